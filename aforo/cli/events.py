@@ -1,0 +1,101 @@
+"""`aforo generate` and `aforo topic read`: traffic in, and a look at what is in a topic."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from aforo.events import EventProducer, read_topic
+from aforo.generate import DEFAULT_TENANTS, TrafficSpec, run, stderr_progress
+
+
+def _utc(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+@click.command()
+@click.option("--events", "-n", default=10_000, show_default=True, help="Messages to make.")
+@click.option("--tenants", default=",".join(DEFAULT_TENANTS), show_default=True,
+              help="Comma-separated tenant ids, most active first (Zipf-like share).")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--start", default="2026-11-01T00:00:00Z", show_default=True, help="First event time (UTC).")
+@click.option("--hours", default=24, show_default=True, help="Event-time span.")
+@click.option("--duplicates", "duplicate_rate", default=0.05, show_default=True)
+@click.option("--out-of-order", "out_of_order_rate", default=0.05, show_default=True)
+@click.option("--late", "late_rate", default=0.01, show_default=True)
+@click.option("--malformed", "malformed_rate", default=0.005, show_default=True)
+@click.option("--unknown-tenants", "unknown_tenant_rate", default=0.0, show_default=True)
+@click.option("--truth", "truth_path", type=click.Path(path_type=Path), default=None,
+              help="Where to write the expected totals (default: <home>/generated/truth-<seed>.json).")
+@click.option("--dry-run", is_flag=True, help="Compute the traffic and truth without sending.")
+@click.pass_obj
+def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int,  # type: ignore[no-untyped-def]
+             duplicate_rate: float, out_of_order_rate: float, late_rate: float,
+             malformed_rate: float, unknown_tenant_rate: float, truth_path: Path | None,
+             dry_run: bool) -> None:
+    """Send realistic, seeded gateway traffic to Kafka and write its ground truth."""
+    settings = obj.get()
+    spec = TrafficSpec(
+        events=events, tenants=tuple(t for t in tenants.split(",") if t), seed=seed,
+        start=_utc(start), hours=hours, duplicate_rate=duplicate_rate,
+        out_of_order_rate=out_of_order_rate, late_rate=late_rate,
+        malformed_rate=malformed_rate, unknown_tenant_rate=unknown_tenant_rate,
+    )
+    try:
+        spec.validate()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    truth_path = truth_path or settings.home / "generated" / f"truth-{seed}.json"
+    topic = settings.kafka.topic("usage_events").name
+    producer = None if dry_run else EventProducer(settings.kafka.bootstrap, topic)
+    result = run(spec, producer, truth_path, progress=stderr_progress)
+    click.echo(json.dumps({"topic": None if dry_run else topic, "truth": str(truth_path),
+                           **result["counts"]}, indent=1))
+
+
+@click.group()
+def topic() -> None:
+    """Look at a Kafka topic."""
+
+
+@topic.command("read")
+@click.option("--topic", "topic_role", default="usage_events", show_default=True,
+              help="Topic role from settings (usage_events, dead_letters) or a topic name.")
+@click.option("--show", default=0, help="Print this many decoded records as JSON lines.")
+@click.pass_obj
+def read(obj, topic_role: str, show: int) -> None:  # type: ignore[no-untyped-def]
+    """Read a topic to its current end and summarise it (malformed records are listed, not fatal)."""
+    settings = obj.get()
+    name = settings.kafka.topics[topic_role].name if topic_role in settings.kafka.topics else topic_role
+    per_tenant: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    total = 0
+    for rec in read_topic(settings.kafka.bootstrap, name):
+        total += 1
+        if rec.error:
+            errors[rec.error.split(":")[0] + ": " + rec.error.split(": ", 2)[-1][:60]] += 1
+            continue
+        assert rec.event is not None
+        per_tenant[rec.event["tenant_id"]] += 1
+        if show > 0:
+            show -= 1
+            click.echo(json.dumps(rec.event, default=str))
+    click.echo(f"{name}: {total:,} records, {total - sum(errors.values()):,} decoded, "
+               f"{sum(errors.values()):,} not decodable")
+    for tenant, n in per_tenant.most_common():
+        click.echo(f"  {tenant:<20} {n:>10,}")
+    for err, n in errors.most_common(10):
+        click.echo(f"  undecodable x{n}: {err}", err=True)
+    sys.stdout.flush()
+
+
+commands = [generate, topic]

@@ -1,0 +1,123 @@
+"""Typed, validated settings for the local stack and the pipeline.
+
+Read from `aforo.yaml` (or the file named by AFORO_CONFIG); every field has an
+embedded default so `make demo` needs no file at all. A few environment
+variables override single values, which is how tests run a stack of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(Exception):
+    """A settings or catalog file that does not validate: file, path and value named."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicSettings(_Strict):
+    name: str
+    partitions: int = Field(3, ge=1, le=1024)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+
+
+def _default_topics() -> dict[str, TopicSettings]:
+    return {
+        "usage_events": TopicSettings(name="aforo.usage-events", partitions=3),
+        "dead_letters": TopicSettings(name="aforo.dead-letters", partitions=1),
+    }
+
+
+class KafkaSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    heap: str = "768m"
+    start_timeout_s: float = Field(60.0, gt=0)
+    topics: dict[str, TopicSettings] = Field(default_factory=_default_topics)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def topic(self, role: str) -> TopicSettings:
+        return self.topics[role]
+
+
+class FlinkSettings(_Strict):
+    rest_port: int = Field(8081, ge=1, le=65535)
+    rpc_port: int = Field(6123, ge=1, le=65535)
+    taskmanager_slots: int = Field(2, ge=1, le=64)
+    start_timeout_s: float = Field(90.0, gt=0)
+
+
+class Settings(_Strict):
+    home: Path = PROJECT_ROOT / ".aforo"
+    jars_dir: Path = Path.home() / ".cache" / "aforo" / "jars"
+    catalog_dir: Path = PROJECT_ROOT / "catalog"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    flink: FlinkSettings = Field(default_factory=FlinkSettings)
+
+    @property
+    def data_dir(self) -> Path:
+        """Parquet tables written by the metering job."""
+        return self.home / "data"
+
+
+_ENV_OVERRIDES = {
+    "AFORO_HOME": ("home",),
+    "AFORO_JARS": ("jars_dir",),
+    "AFORO_CATALOG": ("catalog_dir",),
+    "AFORO_KAFKA_PORT": ("kafka", "port"),
+    "AFORO_KAFKA_CONTROLLER_PORT": ("kafka", "controller_port"),
+    "AFORO_FLINK_REST_PORT": ("flink", "rest_port"),
+    "AFORO_FLINK_RPC_PORT": ("flink", "rpc_port"),
+}
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"{source}: {path}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load settings; a bad file raises ConfigError naming file, path and value."""
+    if path is None:
+        path = os.environ.get("AFORO_CONFIG") or (PROJECT_ROOT / "aforo.yaml")
+    path = Path(path)
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: (top level): must be a mapping (got {loaded!r})")
+        raw = loaded
+    elif os.environ.get("AFORO_CONFIG"):
+        raise ConfigError(f"{path}: AFORO_CONFIG names a file that does not exist")
+    for var, keys in _ENV_OVERRIDES.items():
+        if var in os.environ:
+            node = raw
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = os.environ[var]
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from exc
