@@ -14,6 +14,7 @@ from aforo.settings import ConfigError, load_settings
 COMMAND_MODULES = [
     "aforo.cli.stack",
     "aforo.cli.events",
+    "aforo.cli.demo",
 ]
 
 

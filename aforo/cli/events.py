@@ -82,10 +82,10 @@ def read(obj, topic_role: str, show: int) -> None:  # type: ignore[no-untyped-de
     for rec in read_topic(settings.kafka.bootstrap, name):
         total += 1
         if rec.error:
-            errors[rec.error.split(":")[0] + ": " + rec.error.split(": ", 2)[-1][:60]] += 1
+            errors[rec.error.split(": ", 2)[-1].split(":")[0]] += 1
             continue
         assert rec.event is not None
-        per_tenant[rec.event["tenant_id"]] += 1
+        per_tenant[rec.event["tenant_id"] or "(empty tenant id)"] += 1
         if show > 0:
             show -= 1
             click.echo(json.dumps(rec.event, default=str))
@@ -94,7 +94,7 @@ def read(obj, topic_role: str, show: int) -> None:  # type: ignore[no-untyped-de
     for tenant, n in per_tenant.most_common():
         click.echo(f"  {tenant:<20} {n:>10,}")
     for err, n in errors.most_common(10):
-        click.echo(f"  undecodable x{n}: {err}", err=True)
+        click.echo(f"  not decodable: {n:,} x {err}")
     sys.stdout.flush()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import subprocess
 import time
 import uuid
@@ -15,6 +16,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from aforo.jars import ensure_jars, jar_dir, require_tool
 from aforo.settings import Settings
 from aforo.stack.process import PidFile, port_open, spawn_daemon
+
+_quiet = logging.getLogger("aforo.stack.kafka.client")
+_quiet.propagate = False
+_quiet.addHandler(logging.NullHandler())
 
 _LOG4J2 = """\
 Configuration:
@@ -153,7 +158,8 @@ class KafkaBroker:
         raise RuntimeError(f"Kafka not healthy after {self.settings.kafka.start_timeout_s}s: {last_error}")
 
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap, "log_level": 3})
+        # Connection-refused noise while the broker starts goes to a quiet logger.
+        return AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap, "logger": _quiet})
 
     def create_topics(self) -> None:
         admin = self.admin()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +68,15 @@ def _is_ours(pid: int, marker: str) -> bool:
 def spawn_daemon(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> int:
     """Start a detached process (its own session) logging to a file; return its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env,
-        )
-    return proc.pid
+    # posix_spawn, not Popen: nothing in this process waits on the daemon, which
+    # outlives the command that started it.
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawnp(cmd[0], cmd, dict(os.environ if env is None else env),
+                           file_actions=actions, setsid=True)
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:

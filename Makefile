@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both bootstrap what they need: system packages (apt), the venv, the Maven jars.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.aforo-installed
+
+.PHONY: bootstrap system venv jars demo test bench clean-state help
+
+help:
+	@echo "make demo   - run the pipeline end to end on embedded defaults"
+	@echo "make test   - run the test suite against a real Kafka broker and Flink"
+	@echo "make bench  - print the benchmark figures"
+
+# System packages from docker/apt-packages.txt: only the missing ones are installed
+# (CI and fresh machines run as root).
+system:
+	@missing=$$(sed -e 's/#.*//' docker/apt-packages.txt | xargs -n1 | while read p; do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || echo "$$p"; done | xargs); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or sudo) to apt-get install $$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; falling back to python3"; }
+	@$$(command -v $(PYTHON) || command -v python3) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: system $(STAMP)
+
+jars: venv
+	$(BIN)/aforo jars
+
+bootstrap: venv jars
+
+demo: bootstrap
+	$(BIN)/aforo demo
+
+test: bootstrap
+	$(BIN)/pytest
+
+bench: bootstrap
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean-state:
+	-$(BIN)/aforo stack down
+	rm -rf .aforo

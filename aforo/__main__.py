@@ -1,0 +1,3 @@
+from aforo.cli import main
+
+main()

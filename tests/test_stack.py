@@ -1,0 +1,73 @@
+"""The stack's lifecycle on its own home and ports: up, up again, status, a killed broker, down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+
+
+def _aforo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aforo", *args], env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+@pytest.fixture
+def own_stack_env(tmp_path, settings):
+    env = dict(os.environ)
+    base = settings.kafka.port + 10_000  # beside the session stack's ports
+    env.update(AFORO_HOME=str(tmp_path / "home"), AFORO_KAFKA_PORT=str(base),
+               AFORO_KAFKA_CONTROLLER_PORT=str(base + 1), AFORO_FLINK_REST_PORT=str(base + 2))
+    yield env
+    _aforo(env, "stack", "down")
+
+
+def _kafka_pid(env: dict[str, str]) -> int:
+    from pathlib import Path
+    return int((Path(env["AFORO_HOME"]) / "kafka" / "kafka.pid").read_text())
+
+
+def test_up_twice_status_killed_broker_and_down(own_stack_env):
+    env = own_stack_env
+    first = _aforo(env, "stack", "up")
+    assert first.returncode == 0, first.stderr
+    assert "kafka: running" in first.stdout and env["AFORO_KAFKA_PORT"] in first.stdout
+    pid = _kafka_pid(env)
+
+    again = _aforo(env, "stack", "up")
+    assert again.returncode == 0, again.stderr
+    assert _kafka_pid(env) == pid, "a second `up` must not start a second broker"
+
+    status = _aforo(env, "stack", "status")
+    assert status.returncode == 0
+    assert f"kafka: running (pid {pid}" in status.stdout
+    assert "flink: stopped" in status.stdout
+
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    dead = _aforo(env, "stack", "status")
+    assert dead.returncode == 1
+    assert "kafka: stopped" in dead.stdout
+
+    # The stale pid file is handled: `up` starts a new broker on the same data.
+    restarted = _aforo(env, "stack", "up")
+    assert restarted.returncode == 0, restarted.stderr
+    assert _kafka_pid(env) != pid
+
+    down = _aforo(env, "stack", "down")
+    assert "kafka: stopped" in down.stdout
+    assert "kafka: was not running" in _aforo(env, "stack", "down").stdout
+    assert _aforo(env, "stack", "status").returncode == 1
+
+
+def test_up_refuses_a_port_taken_by_someone_else(own_stack_env, kafka, settings):
+    env = dict(own_stack_env, AFORO_KAFKA_PORT=str(settings.kafka.port))
+    result = _aforo(env, "stack", "up")
+    assert result.returncode != 0
+    assert f"port {settings.kafka.port} is taken" in result.stderr
