@@ -11,9 +11,10 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def to_millis(ts: datetime) -> int:
 
 
 def from_millis(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class DeliveryFailed(RuntimeError):
@@ -186,6 +187,7 @@ class ConsumedRecord:
     raw: bytes
     event: dict[str, Any] | None
     error: str | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[ConsumedRecord]:
@@ -207,10 +209,15 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[
                 ends[p] = high
                 assignment.append(TopicPartition(topic, p, low))
         consumer.assign(assignment)
-        import time
         deadline = time.monotonic() + timeout_s
         while ends and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=10000, timeout=1.0):
+            batch = consumer.consume(num_messages=10000, timeout=1.0)
+            if not batch:
+                # Transaction markers take offsets too: the end may be a marker, not a record.
+                for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
+                    if tp.offset >= ends[tp.partition]:
+                        ends.pop(tp.partition, None)
+            for msg in batch:
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         continue
@@ -220,7 +227,8 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[
                     event, error = decode(raw), None
                 except EventError as exc:
                     event, error = None, str(exc)
-                yield ConsumedRecord(msg.partition(), msg.offset(), msg.key(), raw, event, error)
+                yield ConsumedRecord(msg.partition(), msg.offset(), msg.key(), raw, event, error,
+                                     tuple(msg.headers() or ()))
                 if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                     ends.pop(msg.partition(), None)
         if ends:

@@ -14,12 +14,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from aforo.events import EventProducer, encode, message_key, to_millis
+from aforo.events import EventProducer, encode, message_key
 
 DEFAULT_TENANTS = ("acme", "globex", "initech", "umbrella", "hooli", "stark")
 APIS = {
@@ -37,7 +37,7 @@ class TrafficSpec:
     events: int = 10_000
     tenants: tuple[str, ...] = DEFAULT_TENANTS
     seed: int = 42
-    start: datetime = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start: datetime = datetime(2026, 11, 1, tzinfo=UTC)
     hours: int = 24
     zipf_s: float = 1.2
     duplicate_rate: float = 0.05

@@ -8,6 +8,7 @@ variables override single values, which is how tests run a stack of their own.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ def _default_topics() -> dict[str, TopicSettings]:
     return {
         "usage_events": TopicSettings(name="aforo.usage-events", partitions=3),
         "dead_letters": TopicSettings(name="aforo.dead-letters", partitions=1),
+        # Validated events, written exactly-once by the metering job's first stage.
+        "valid_events": TopicSettings(name="aforo.usage-events.valid", partitions=3),
     }
 
 
@@ -54,6 +57,18 @@ class KafkaSettings(_Strict):
         return self.topics[role]
 
 
+class MeteringSettings(_Strict):
+    """The metering job's knobs (see README: the job's guarantees)."""
+
+    max_out_of_orderness_s: int = Field(300, ge=0, description="watermark delay")
+    idle_timeout_s: int = Field(30, ge=1, description="a quiet partition stops holding windows")
+    dedup_horizon_days: int = Field(35, ge=1, description="how long an idempotency key is remembered")
+    max_future_s: int = Field(86400, ge=0, description="events further ahead of now are rejected")
+    checkpoint_interval_s: int = Field(10, ge=1)
+    parallelism: int = Field(2, ge=1)
+    local_rest_port: int = Field(0, ge=0, le=65535, description="MiniCluster REST port; 0 = any free one")
+
+
 class FlinkSettings(_Strict):
     rest_port: int = Field(8081, ge=1, le=65535)
     rpc_port: int = Field(6123, ge=1, le=65535)
@@ -67,6 +82,7 @@ class Settings(_Strict):
     catalog_dir: Path = PROJECT_ROOT / "catalog"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     flink: FlinkSettings = Field(default_factory=FlinkSettings)
+    metering: MeteringSettings = Field(default_factory=MeteringSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -95,10 +111,15 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Load settings; a bad file raises ConfigError naming file, path and value."""
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Load settings; a bad file raises ConfigError naming file, path and value.
+
+    `environ` (default: os.environ) supplies AFORO_CONFIG and the overrides.
+    """
+    environ = os.environ if environ is None else environ
     if path is None:
-        path = os.environ.get("AFORO_CONFIG") or (PROJECT_ROOT / "aforo.yaml")
+        path = environ.get("AFORO_CONFIG") or (PROJECT_ROOT / "aforo.yaml")
     path = Path(path)
     raw: dict[str, Any] = {}
     if path.exists():
@@ -109,14 +130,14 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: (top level): must be a mapping (got {loaded!r})")
         raw = loaded
-    elif os.environ.get("AFORO_CONFIG"):
+    elif environ.get("AFORO_CONFIG"):
         raise ConfigError(f"{path}: AFORO_CONFIG names a file that does not exist")
     for var, keys in _ENV_OVERRIDES.items():
-        if var in os.environ:
+        if var in environ:
             node = raw
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
-            node[keys[-1]] = os.environ[var]
+            node[keys[-1]] = environ[var]
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

@@ -10,6 +10,19 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 from aforo.flinkconf import job_settings
 from aforo.jars import ensure_jars, jar_paths
 from aforo.settings import Settings
+from aforo.stack.flink import FlinkCluster
+
+
+def _stage_local_flink(settings: Settings) -> None:
+    """Before PyFlink starts its JVM: read our staged config.yaml, log to files, not stdout."""
+    if "FLINK_CONF_DIR" in os.environ:  # a `flink run` client already set it up
+        return
+    cluster = FlinkCluster(settings)
+    cluster.stage()
+    for key, value in cluster.env().items():
+        if key.startswith("FLINK_") and key != "FLINK_LIB_DIR":
+            os.environ[key] = value
+    os.environ.setdefault("LOG4J_PROPERTIES", str(cluster.conf_dir / "log4j.properties"))
 
 
 def create_table_env(settings: Settings, streaming: bool = True,
@@ -20,6 +33,7 @@ def create_table_env(settings: Settings, streaming: bool = True,
     here, in code; on a standalone cluster the same keys arrive with the job.
     """
     ensure_jars(settings.jars_dir, ("flink",))
+    _stage_local_flink(settings)
     env_settings = (EnvironmentSettings.in_streaming_mode() if streaming
                     else EnvironmentSettings.in_batch_mode())
     t_env = TableEnvironment.create(env_settings)

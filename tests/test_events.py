@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.kafka
 def _event(**changes: object) -> dict[str, object]:
     base: dict[str, object] = {
         "idempotency_key": "req-1", "tenant_id": "acme", "source": "kong", "event_type": "api_call",
-        "event_time": datetime(2026, 11, 3, 12, 30, tzinfo=timezone.utc), "api": "maps",
+        "event_time": datetime(2026, 11, 3, 12, 30, tzinfo=UTC), "api": "maps",
         "route": "/v1/route", "method": "GET", "status": 200, "latency_ms": 17,
         "request_bytes": 512, "response_bytes": 40_000, "value": "0.000000000001",
         "properties": {"compute_ms": "12.5", "region": "eu-west-1"},

@@ -14,7 +14,9 @@ from aforo.settings import ConfigError, load_settings
 COMMAND_MODULES = [
     "aforo.cli.stack",
     "aforo.cli.events",
+    "aforo.cli.pricing",
     "aforo.cli.demo",
+    "aforo.cli.job",
 ]
 
 

@@ -62,7 +62,10 @@ def _is_ours(pid: int, marker: str) -> bool:
         return False
     # A zombie (state Z) has exited; it only waits to be reaped.
     state = stat.rsplit(")", 1)[1].split()[0]
-    return state != "Z" and marker.encode() in cmdline
+    if state == "Z":
+        return False
+    # An empty cmdline is a process between fork and exec: ours, still starting.
+    return not cmdline or marker.encode() in cmdline
 
 
 def spawn_daemon(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> int:

@@ -1,0 +1,89 @@
+"""The loaded catalog and the questions the pipeline asks it."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from aforo.catalog.model import Customer, Metric, Period, Plan, PlanVersion, ResolvedCharge
+from aforo.catalog.periods import as_utc, period_containing
+from aforo.pricing import Price
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Metrics, plans and customers, validated and cross-checked together.
+
+    `revision` is a short sha256 over the files (names and bytes): the same
+    files give the same revision, any change gives another.
+    """
+
+    root: Path
+    revision: str
+    metrics: dict[str, Metric]
+    plans: dict[str, Plan]
+    customers: dict[str, Customer]
+    credentials: dict[str, str] = field(default_factory=dict)
+
+    def plan_version_at(self, plan_key: str, at: datetime) -> PlanVersion:
+        """The version of the plan in effect at `at` (the last one with
+        effective_from <= at). LookupError for an unknown plan or an instant
+        before its first version. A naive `at` is taken as UTC."""
+        plan = self.plans.get(plan_key)
+        if plan is None:
+            raise LookupError(f"plan {plan_key!r} is not in the catalog")
+        at = as_utc(at)
+        index = bisect_right([v.effective_from for v in plan.versions], at)
+        if index == 0:
+            first = plan.versions[0].effective_from.isoformat()
+            raise LookupError(f"plan {plan_key!r} has no version in effect at {at.isoformat()}"
+                              f" (its first starts {first})")
+        return plan.versions[index - 1]
+
+    def plan_charges(
+        self, plan_key: str, at: datetime, overrides: Mapping[str, Price] | None = None
+    ) -> list[ResolvedCharge]:
+        """The plan's charges at `at`, in plan order, with `overrides` applied by charge
+        key. LookupError as for plan_version_at."""
+        version = self.plan_version_at(plan_key, at)
+        overrides = overrides or {}
+        return [
+            ResolvedCharge(
+                charge.key, charge.name, charge.metric, overrides.get(charge.key, charge.price),
+                plan_key, version.version, version.currency,
+            )
+            for charge in version.charges
+        ]
+
+    def charges_for(self, tenant_id: str, at: datetime) -> list[ResolvedCharge]:
+        """The tenant's charges at `at`, in plan order, with their overrides applied.
+        [] for an unknown tenant or before the plan's first version."""
+        customer = self.customers.get(tenant_id)
+        if customer is None:
+            return []
+        try:
+            return self.plan_charges(customer.plan, at, customer.overrides)
+        except LookupError:
+            return []
+
+    def period_for(self, tenant_id: str, at: datetime) -> Period:
+        """The billing period holding `at` for this tenant: their timezone, and their
+        anchor day, else their plan's, else 1. An unknown tenant gets the calendar
+        month in UTC."""
+        customer = self.customers.get(tenant_id)
+        if customer is None:
+            return period_containing(at)
+        anchor = customer.anchor_day
+        if anchor is None:
+            try:
+                anchor = self.plan_version_at(customer.plan, at).period_anchor_day
+            except LookupError:
+                anchor = 1
+        return period_containing(at, customer.timezone, anchor)
+
+    def tenant_for_credential(self, credential: str) -> str | None:
+        """The tenant an API key or gateway consumer id belongs to, or None."""
+        return self.credentials.get(credential)

@@ -1,0 +1,52 @@
+"""YAML for pricing as code: numbers become Decimals from their text, never floats,
+and a key written twice in one mapping is an error instead of a silent overwrite."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class DecimalLoader(yaml.SafeLoader):
+    """SafeLoader whose floats are Decimals and whose mappings refuse duplicate keys."""
+
+    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:
+                    continue  # an unhashable key; the base constructor reports it
+                if duplicate:
+                    raise ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found duplicate key {key!r}", key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
+def _decimal(loader: DecimalLoader, node: ScalarNode) -> Decimal | str:
+    text = str(loader.construct_scalar(node))
+    try:
+        return Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        return text  # `.inf`, sexagesimal: left as text for validation to refuse
+
+
+DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)  # type: ignore[arg-type]
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text; raises yaml.YAMLError (with line and column) on bad input."""
+    return yaml.load(text, Loader=DecimalLoader)  # a SafeLoader subclass: no arbitrary objects

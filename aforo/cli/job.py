@@ -1,0 +1,117 @@
+"""`aforo job run|submit|stop|explain`: the metering job."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from aforo.flinkrest import FlinkRestError
+
+if TYPE_CHECKING:  # pyflink is imported only by the commands that run a job
+    from jobs.metering import JobOptions
+    from jobs.runner import RunResult
+
+
+def _options(group_prefix: str, fail_once_after: int, fail_marker: str) -> JobOptions:
+    from jobs.metering import JobOptions
+
+    return JobOptions(group_prefix=group_prefix, fail_once_after=fail_once_after, fail_marker=fail_marker)
+
+
+def _report(result: RunResult) -> None:
+    rate = result.records / result.seconds if result.seconds else 0
+    click.echo(json.dumps({"job_id": result.job_id, "savepoint": result.savepoint,
+                           "seconds": round(result.seconds, 2), "records": result.records,
+                           "records_per_second": round(rate)}, indent=1))
+
+
+_common = [
+    click.option("--bounded", is_flag=True,
+                 help="Stop (drained savepoint) once the topics' current end is consumed."),
+    click.option("--fresh", is_flag=True, help="Do not resume from the latest savepoint."),
+    click.option("--group-prefix", default="aforo-metering", show_default=True,
+                 help="Kafka consumer groups: <prefix>-validate and <prefix>-meter."),
+    click.option("--timeout", "timeout_s", default=1800.0, show_default=True,
+                 help="With --bounded: give up after this many seconds."),
+    click.option("--fail-once-after", default=0, hidden=True),
+    click.option("--fail-marker", default="", hidden=True),
+]
+
+
+def _with_common(f):  # type: ignore[no-untyped-def]
+    for option in reversed(_common):
+        f = option(f)
+    return f
+
+
+@click.group()
+def job() -> None:
+    """The metering job (Kafka -> dedup -> hourly windows -> rating -> Parquet)."""
+
+
+@job.command()
+@_with_common
+@click.pass_obj
+def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_marker) -> None:  # type: ignore[no-untyped-def]
+    """Run on a local MiniCluster (resumes from the latest savepoint)."""
+    from jobs.runner import run_local
+
+    settings = obj.get()
+    try:
+        result = run_local(settings, bounded, _options(group_prefix, fail_once_after, fail_marker),
+                           fresh=fresh, timeout_s=timeout_s)
+    except FlinkRestError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report(result)
+
+
+@job.command()
+@click.option("--jobmanager", required=True, help="HOST:PORT of the cluster's REST endpoint.")
+@_with_common
+@click.pass_obj
+def submit(obj, jobmanager, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_marker) -> None:  # type: ignore[no-untyped-def]
+    """Submit to a running Flink cluster with `flink run -py` (jars and Python files shipped)."""
+    from jobs.runner import submit_to_cluster
+
+    settings = obj.get()
+    try:
+        result = submit_to_cluster(settings, jobmanager, bounded,
+                                   _options(group_prefix, fail_once_after, fail_marker),
+                                   fresh=fresh, timeout_s=timeout_s)
+    except FlinkRestError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report(result)
+
+
+@job.command()
+@click.option("--rest", "rest_url", default=None, help="Flink REST URL (default: the local cluster's).")
+@click.option("--job-id", default=None)
+@click.option("--drain", is_flag=True, help="Fire all windows before stopping.")
+@click.pass_obj
+def stop(obj, rest_url, job_id, drain) -> None:  # type: ignore[no-untyped-def]
+    """Stop a running metering job with a savepoint; the next start resumes from it."""
+    from jobs.runner import stop as stop_job
+
+    settings = obj.get()
+    rest_url = rest_url or f"http://localhost:{settings.flink.rest_port}"
+    try:
+        click.echo(stop_job(settings, rest_url, job_id, drain))
+    except FlinkRestError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@job.command()
+@click.option("--catalog", "catalog_dir", default=None, help="Catalog folder (default: settings).")
+@click.pass_obj
+def explain(obj, catalog_dir) -> None:  # type: ignore[no-untyped-def]
+    """Print the job's SQL, including what is generated from the catalog."""
+    from aforo.catalog import load_catalog
+    from jobs.metering_sql import explain as explain_sql
+
+    settings = obj.get()
+    click.echo(explain_sql(load_catalog(catalog_dir or settings.catalog_dir)), nl=False)
+
+
+commands = [job]

@@ -1,0 +1,105 @@
+"""Flink's REST API: job state, checkpoints, and stop-with-savepoint.
+
+PyFlink 2.x's `JobClient.stop_with_savepoint` does not work, so stopping goes
+through `POST /jobs/<id>/stop`, which both a MiniCluster (given rest.port) and a
+standalone cluster answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+
+class FlinkRestError(RuntimeError):
+    """The REST call failed or the job did not reach the wanted state."""
+
+
+@dataclass(frozen=True)
+class FlinkRest:
+    base_url: str  # http://localhost:8081
+
+    def _call(self, path: str, body: dict[str, Any] | None = None, method: str = "GET") -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise FlinkRestError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:500]!r}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise FlinkRestError(f"{method} {path}: {exc}") from exc
+        return json.loads(raw) if raw else None
+
+    def reachable(self) -> bool:
+        try:
+            self._call("/overview")
+            return True
+        except FlinkRestError:
+            return False
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._call("/jobs/overview")["jobs"]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._call(f"/jobs/{job_id}")
+
+    def state(self, job_id: str) -> str:
+        return self.job(job_id)["state"]
+
+    def completed_checkpoints(self, job_id: str) -> int:
+        return int(self._call(f"/jobs/{job_id}/checkpoints")["counts"]["completed"])
+
+    def latest_checkpoint(self, job_id: str) -> dict[str, Any] | None:
+        return self._call(f"/jobs/{job_id}/checkpoints")["latest"].get("completed")
+
+    def wait_state(self, job_id: str, states: tuple[str, ...], timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        state = "UNKNOWN"
+        while time.monotonic() < deadline:
+            try:
+                state = self.state(job_id)
+            except FlinkRestError:
+                state = "UNREACHABLE"
+            if state in states:
+                return state
+            time.sleep(0.5)
+        raise FlinkRestError(f"job {job_id} is {state}, not {states}, after {timeout_s}s")
+
+    def wait_checkpoints(self, job_id: str, count: int, timeout_s: float) -> int:
+        """Wait until at least `count` checkpoints have completed; return how many have."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                done = self.completed_checkpoints(job_id)
+            except FlinkRestError:
+                done = -1
+            if done >= count:
+                return done
+            time.sleep(0.5)
+        raise FlinkRestError(f"job {job_id}: fewer than {count} checkpoints after {timeout_s}s")
+
+    def stop_with_savepoint(self, job_id: str, target_dir: str, drain: bool,
+                            timeout_s: float = 300.0) -> str:
+        """Stop the job, taking a savepoint; return the savepoint's location."""
+        trigger = self._call(f"/jobs/{job_id}/stop",
+                             {"drain": drain, "targetDirectory": target_dir}, method="POST")
+        request_id = trigger["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self._call(f"/jobs/{job_id}/savepoints/{request_id}")
+            if status["status"]["id"] == "COMPLETED":
+                operation = status.get("operation", {})
+                if "failure-cause" in operation:
+                    raise FlinkRestError(f"savepoint failed: {operation['failure-cause']}")
+                return operation["location"]
+            time.sleep(0.5)
+        raise FlinkRestError(f"savepoint of job {job_id} not done after {timeout_s}s")
+
+    def cancel(self, job_id: str) -> None:
+        self._call(f"/jobs/{job_id}?mode=cancel", method="PATCH")

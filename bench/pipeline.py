@@ -1,0 +1,109 @@
+"""Figures for the metering job: events/s from a pre-filled topic to committed Parquet
+(`aforo job run --bounded`), and, in the same run, the raw rate of reading and decoding
+that topic from Python (confluent-kafka + fastavro), the ceiling on this machine.
+
+    python bench/pipeline.py [--events 1000000]
+
+Uses its own Kafka broker ports and home (does not touch a running dev stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from aforo.events import EventProducer, decode
+from aforo.flinkrest import FlinkRest  # noqa: F401  (documents where checkpoint stats come from)
+from aforo.generate import TrafficSpec, run
+from aforo.settings import PROJECT_ROOT, load_settings
+from aforo.stack.kafka import KafkaBroker
+
+
+def raw_read_rate(bootstrap: str, topic: str, expected: int) -> float:
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    seen = 0
+    started = None
+    while seen < expected:
+        for msg in consumer.consume(num_messages=10000, timeout=1.0):
+            if msg.error():
+                continue
+            if started is None:
+                started = time.monotonic()
+            try:
+                decode(msg.value())
+            except Exception:
+                pass
+            seen += 1
+    consumer.close()
+    return seen / (time.monotonic() - (started or time.monotonic()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--port", type=int, default=39092)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
+    config = home / "aforo.yaml"
+    config.write_text(yaml.safe_dump({
+        "home": str(home), "kafka": {"port": args.port, "controller_port": args.port + 1},
+        "flink": {"rest_port": args.port + 2},
+    }))
+    settings = load_settings(config, environ={})
+    broker = KafkaBroker(settings)
+    broker.up()
+    try:
+        topic = settings.kafka.topic("usage_events").name
+        spec = TrafficSpec(events=args.events, seed=7, hours=24 * 7, duplicate_rate=0.05,
+                           out_of_order_rate=0.05, late_rate=0.01, malformed_rate=0.001)
+        t0 = time.monotonic()
+        with EventProducer(settings.kafka.bootstrap, topic) as producer:
+            truth = run(spec, producer, None)
+        print(f"pre-filled {args.events:,} messages in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+
+        ceiling = raw_read_rate(settings.kafka.bootstrap, topic, args.events)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
+        env["AFORO_CONFIG"] = str(config)
+        t0 = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "aforo", "job", "run", "--bounded"],
+                                env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        if result.returncode != 0:
+            print(result.stderr[-3000:], file=sys.stderr)
+            return 1
+        report = json.loads(result.stdout[result.stdout.index("{"):])
+        assert report["records"] == args.events, report
+        checkpoints = sorted((home / "checkpoints").glob("*/chk-*"))
+        state_bytes = sum(f.stat().st_size for f in (home / "checkpoints").rglob("*") if f.is_file())
+        pipeline_rate = args.events / wall
+        unique = truth["counts"]["unique_valid"]
+        figures = {
+            "events": args.events,
+            "unique_keys": unique,
+            "pipeline_seconds_wall": round(wall, 1),
+            "pipeline_events_per_s": round(pipeline_rate),
+            "raw_read_decode_events_per_s (ceiling)": round(ceiling),
+            "ratio": round(pipeline_rate / ceiling, 3),
+            "retained_checkpoint_bytes": state_bytes,
+            "state_bytes_per_million_keys": round(state_bytes / unique * 1e6),
+            "checkpoints_retained": len(checkpoints),
+        }
+        print(json.dumps(figures, indent=1))
+    finally:
+        broker.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The metering job: Kafka -> validation -> exactly-once dedup -> hourly windows -> rating -> Parquet.
+
+Stage one checks every message (dead letters keep the reason and the original
+bytes) and writes the valid ones, exactly once, to a validated topic. Stage two
+reads that topic with Flink's avro format and event-time watermarks,
+deduplicates on (tenant, idempotency key), archives events, captures late
+ones, windows by the hour and rates each window with the pricing library.
+Both stages run in one streaming job; jobs/runner.py starts, watches and stops
+it (`aforo job run|submit|stop`). `flink run -py jobs/metering.py` runs this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from pyflink.table import StatementSet, TableEnvironment
+
+from aforo.catalog import Catalog, load_catalog
+from aforo.settings import Settings, load_settings
+from jobs import metering_sql, sources
+from jobs.environment import create_table_env
+from udfs.rating import billing_context_udf, rate_window_udf
+from udfs.validate import check_event_udf
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    group_prefix: str = "aforo-metering"
+    # Chaos testing: fail once after this many validated records (then recover
+    # from the last checkpoint). The marker file makes it fail only once.
+    fail_once_after: int = 0
+    fail_marker: str = ""
+
+
+def numeric_value_fields(catalog: Catalog) -> frozenset[str]:
+    return frozenset(m.value_field for m in catalog.metrics.values()
+                     if m.value_field and m.aggregation in ("sum", "max", "latest"))
+
+
+def build_validation(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
+                     options: JobOptions, statements: StatementSet) -> None:
+    m = settings.metering
+    t_env.create_temporary_system_function("check_event", check_event_udf(
+        numeric_value_fields(catalog), m.max_future_s, options.fail_once_after, options.fail_marker))
+    t_env.create_temporary_table("raw_events", sources.raw_events(
+        settings, f"{options.group_prefix}-validate", bounded=False))
+    t_env.create_temporary_table("valid_events_sink", sources.valid_events_sink(settings, options.group_prefix))
+    t_env.create_temporary_table("dead_letters", sources.dead_letters_sink(settings, options.group_prefix))
+    _run(t_env, metering_sql.validation_statements(), statements)
+
+
+def build_metering(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
+                   options: JobOptions, statements: StatementSet) -> None:
+    m = settings.metering
+    t_env.create_temporary_system_function("billing_context", billing_context_udf(catalog))
+    t_env.create_temporary_system_function("rate_window", rate_window_udf(catalog))
+    t_env.create_temporary_table("valid_events", sources.valid_events(
+        settings, f"{options.group_prefix}-meter", False, m.max_out_of_orderness_s))
+    t_env.create_temporary_table("events_archive", sources.parquet_table(
+        settings, "events", sources.ARCHIVE_COLUMNS, "event_date"))
+    t_env.create_temporary_table("late_events", sources.parquet_table(
+        settings, "late_events", sources.LATE_COLUMNS, "event_date"))
+    t_env.create_temporary_table("line_items", sources.parquet_table(
+        settings, "line_items", sources.LINE_ITEM_COLUMNS, "period"))
+    _run(t_env, metering_sql.metering_statements(catalog), statements)
+
+
+def _run(t_env: TableEnvironment, sqls: list[str], statements: StatementSet) -> None:
+    for sql in sqls:
+        if sql.lstrip().upper().startswith("INSERT"):
+            statements.add_insert_sql(sql)
+        else:
+            t_env.execute_sql(sql)
+
+
+def job_config(settings: Settings) -> dict[str, str]:
+    m = settings.metering
+    return {
+        "table.exec.state.ttl": f"{m.dedup_horizon_days} d",
+        "table.exec.source.idle-timeout": f"{m.idle_timeout_s} s",
+        "execution.checkpointing.interval": f"{m.checkpoint_interval_s} s",
+        "parallelism.default": str(m.parallelism),
+        "pipeline.name": "aforo-metering",
+    }
+
+
+def build_pipeline(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
+                   options: JobOptions) -> StatementSet:
+    """Both stages in one statement set (one Flink job)."""
+    statements = t_env.create_statement_set()
+    build_validation(t_env, settings, catalog, options, statements)
+    build_metering(t_env, settings, catalog, options, statements)
+    return statements
+
+
+def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Build and start the job (asynchronously); return its TableResult."""
+    catalog = load_catalog(settings.catalog_dir)
+    config = job_config(settings)
+    config.update(extra_config or {})
+    t_env = create_table_env(settings, streaming=True, extra=config)
+    return build_pipeline(t_env, settings, catalog, options).execute()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for `flink run -py` (detached): build, submit, print the job id."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--group-prefix", default="aforo-metering")
+    parser.add_argument("--fail-once-after", type=int, default=0)
+    parser.add_argument("--fail-marker", default="")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="An extra Flink setting (e.g. execution.state-recovery.path=...).")
+    args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.set)
+    options = JobOptions(args.group_prefix, args.fail_once_after, args.fail_marker)
+    result = start(load_settings(), options, extra)
+    client = result.get_job_client()
+    print(f"aforo-metering job id: {client.get_job_id() if client else 'unknown'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Start, watch and stop the metering job, on a local MiniCluster or a Flink cluster.
+
+--bounded: run until the job has consumed the topics' end as of the start, then
+stop with a drained savepoint (all windows fire, all files and transactions
+commit). The next run resumes from that savepoint, so dedup state survives
+between runs: a replayed event is still dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aforo.flinkrest import FlinkRest, FlinkRestError
+from aforo.lag import end_offsets, pending_records
+from aforo.settings import PROJECT_ROOT, Settings
+from aforo.stack.submit import submit
+from jobs.metering import JobOptions, start
+
+Progress = Callable[[str], None]
+DEFAULT_OPTIONS = JobOptions()
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job_id: str
+    savepoint: str | None
+    seconds: float
+    records: int  # messages of the usage-events topic this run consumed
+
+
+def latest_savepoint_file(settings: Settings) -> Path:
+    return settings.home / "savepoints" / "LATEST"
+
+
+def latest_savepoint(settings: Settings) -> str | None:
+    path = latest_savepoint_file(settings)
+    return path.read_text().strip() if path.exists() else None
+
+
+def _remember(settings: Settings, location: str) -> None:
+    path = latest_savepoint_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(location + "\n")
+    tmp.replace(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def recovery_config(settings: Settings, fresh: bool) -> dict[str, str]:
+    savepoint = None if fresh else latest_savepoint(settings)
+    return {"execution.state-recovery.path": savepoint} if savepoint else {}
+
+
+def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group_prefix: str,
+                   ends: dict[int, int], timeout_s: float, progress: Progress) -> None:
+    """Block until both stages have consumed (and checkpointed) everything up to `ends`."""
+    bootstrap = settings.kafka.bootstrap
+    raw_topic = settings.kafka.topic("usage_events").name
+    valid_topic = settings.kafka.topic("valid_events").name
+    deadline = time.monotonic() + timeout_s
+
+    def _wait(topic: str, group: str, topic_ends: dict[int, int], stage: str) -> None:
+        last = 0.0
+        while True:
+            state = rest.state(job_id)
+            if state in ("FAILED", "CANCELED", "FINISHED"):
+                raise FlinkRestError(f"job {job_id} is {state} while catching up ({stage})")
+            pending = pending_records(bootstrap, topic, group, topic_ends)
+            if pending == 0:
+                return
+            if time.monotonic() > deadline:
+                raise FlinkRestError(f"{stage}: {pending} records still pending after {timeout_s}s")
+            if time.monotonic() - last > 5:
+                progress(f"{stage}: {pending:,} records to go (job {state})")
+                last = time.monotonic()
+            time.sleep(1)
+
+    _wait(raw_topic, f"{group_prefix}-validate", ends, "validation")
+    # One more checkpoint commits the validated-topic transactions holding those records.
+    done = rest.completed_checkpoints(job_id)
+    rest.wait_checkpoints(job_id, done + 1, max(deadline - time.monotonic(), 1))
+    _wait(valid_topic, f"{group_prefix}-meter", end_offsets(bootstrap, valid_topic), "metering")
+
+
+def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
+                    ends: dict[int, int], started: float, timeout_s: float, progress: Progress) -> RunResult:
+    wait_caught_up(settings, rest, job_id, options.group_prefix, ends, timeout_s, progress)
+    progress("caught up: stopping with a drained savepoint")
+    target = (settings.home / "savepoints").as_uri()
+    location = rest.stop_with_savepoint(job_id, target, drain=True)
+    _remember(settings, location)
+    records = sum(ends.values())
+    return RunResult(job_id, location, time.monotonic() - started, records)
+
+
+def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
+              timeout_s: float = 1800.0, progress: Progress = _stderr) -> RunResult:
+    """Run the job on a MiniCluster inside this process."""
+    started = time.monotonic()
+    ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
+    port = settings.metering.local_rest_port or _free_port()
+    config = {"rest.port": str(port), "rest.address": "localhost", "rest.bind-address": "localhost"}
+    config.update(recovery_config(settings, fresh))
+    if "execution.state-recovery.path" in config:
+        progress(f"resuming from {config['execution.state-recovery.path']}")
+    result = start(settings, options, config)
+    client = result.get_job_client()
+    job_id = str(client.get_job_id())
+    rest = FlinkRest(f"http://localhost:{port}")
+    progress(f"metering job {job_id} running on a local MiniCluster (REST {rest.base_url})")
+    if bounded:
+        return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
+    try:
+        while rest.state(job_id) not in ("FAILED", "CANCELED", "FINISHED"):
+            time.sleep(2)
+    except KeyboardInterrupt:
+        progress("stopping with a savepoint (Ctrl-C again to abort)")
+        location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=False)
+        _remember(settings, location)
+        return RunResult(job_id, location, time.monotonic() - started, 0)
+    raise FlinkRestError(f"job {job_id} ended: {rest.state(job_id)}")
+
+
+def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
+                      options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
+                      timeout_s: float = 1800.0, progress: Progress = _stderr) -> RunResult:
+    """Submit with `flink run -py` (detached); with bounded, watch it and stop it."""
+    started = time.monotonic()
+    ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
+    job_args = ["--group-prefix", options.group_prefix]
+    if options.fail_once_after:
+        job_args += ["--fail-once-after", str(options.fail_once_after), "--fail-marker", options.fail_marker]
+    for key, value in recovery_config(settings, fresh).items():
+        job_args += ["--set", f"{key}={value}"]
+        progress(f"resuming from {value}")
+    result = submit(settings, PROJECT_ROOT / "jobs" / "metering.py", jobmanager, job_args, detached=True)
+    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
+    if result.returncode != 0 or not found:
+        raise FlinkRestError(f"flink run failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
+    job_id = found.group(1)
+    rest = FlinkRest(f"http://{jobmanager}")
+    progress(f"metering job {job_id} submitted to {jobmanager}")
+    if not bounded:
+        return RunResult(job_id, None, time.monotonic() - started, 0)
+    return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
+
+
+def stop(settings: Settings, rest_url: str, job_id: str | None = None, drain: bool = False) -> str:
+    """Stop a running metering job with a savepoint and remember it for the next start."""
+    rest = FlinkRest(rest_url)
+    if job_id is None:
+        running = [j for j in rest.jobs() if j["state"] == "RUNNING" and j["name"] == "aforo-metering"]
+        if not running:
+            raise FlinkRestError(f"no running aforo-metering job at {rest_url}")
+        job_id = running[0]["jid"]
+    location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=drain)
+    _remember(settings, location)
+    return location

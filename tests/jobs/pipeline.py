@@ -1,0 +1,154 @@
+"""Helpers for the metering-job tests: an isolated pipeline (own topics, own home) and the
+comparison of its Parquet output with the generator's ground truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from aforo.catalog import load_catalog
+from aforo.events import EventProducer, read_topic
+from aforo.generate import TrafficSpec, run
+from aforo.pricing import rate_increment
+from aforo.settings import PROJECT_ROOT, Settings, load_settings
+from aforo.stack.kafka import KafkaBroker
+
+Key = tuple[str, str, str]  # tenant, metric, hour (ISO, UTC)
+
+
+@dataclass
+class Pipeline:
+    config: Path
+    settings: Settings
+
+    @classmethod
+    def create(cls, tmp_path: Path, base: Settings) -> Pipeline:
+        suffix = uuid.uuid4().hex[:8]
+        raw = {
+            "home": str(tmp_path / "home"),
+            "kafka": {
+                "port": base.kafka.port, "controller_port": base.kafka.controller_port,
+                "topics": {
+                    "usage_events": {"name": f"it-{suffix}-events", "partitions": 3},
+                    "dead_letters": {"name": f"it-{suffix}-dlq", "partitions": 1},
+                    "valid_events": {"name": f"it-{suffix}-valid", "partitions": 3},
+                },
+            },
+            "flink": {"rest_port": base.flink.rest_port, "rpc_port": base.flink.rpc_port},
+            "metering": {"checkpoint_interval_s": 3},
+        }
+        config = tmp_path / "aforo.yaml"
+        config.write_text(yaml.safe_dump(raw))
+        settings = load_settings(config, environ={})
+        KafkaBroker(settings).create_topics()
+        return cls(config, settings)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
+        env["AFORO_CONFIG"] = str(self.config)
+        return env
+
+    def send(self, spec: TrafficSpec) -> dict[str, Any]:
+        topic = self.settings.kafka.topic("usage_events").name
+        with EventProducer(self.settings.kafka.bootstrap, topic) as producer:
+            return run(spec, producer, None)
+
+    def aforo(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "aforo", *args], env=self.env(), cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def run_job(self, *args: str) -> dict[str, Any]:
+        result = self.aforo("job", "run", "--bounded", *args)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+        return json.loads(result.stdout)
+
+    def _query(self, sql: str, table: str) -> list[tuple]:
+        files = list((self.settings.data_dir / table).glob("*/part-*"))
+        if not files:
+            return []
+        con = duckdb.connect()
+        rel = con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        con.register("t", rel)
+        return con.sql(sql).fetchall()
+
+    def observed(self) -> tuple[dict[Key, Decimal], dict[Key, Decimal]]:
+        """(line-item quantities, late-event quantities) per tenant, metric and hour."""
+        def by_key(rows: list[tuple]) -> dict[Key, Decimal]:
+            out: dict[Key, Decimal] = defaultdict(Decimal)
+            for tenant, metric, hour, qty in rows:
+                out[(tenant, metric, hour.replace(tzinfo=UTC).isoformat())] += qty
+            return dict(out)
+        sql = "SELECT tenant_id, metric, window_start, SUM(quantity) FROM t GROUP BY ALL"
+        return by_key(self._query(sql, "line_items")), by_key(self._query(sql, "late_events"))
+
+    def archived_keys(self) -> list[tuple[str, str]]:
+        return self._query("SELECT tenant_id, idempotency_key FROM t", "events")
+
+    def line_items(self) -> list[dict[str, Any]]:
+        files = list((self.settings.data_dir / "line_items").glob("*/part-*"))
+        con = duckdb.connect()
+        rel = con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+
+    def dead_letters(self) -> list[Any]:
+        return list(read_topic(self.settings.kafka.bootstrap, self.settings.kafka.topic("dead_letters").name))
+
+
+def truth_quantities(*truths: dict[str, Any]) -> dict[Key, Decimal]:
+    out: dict[Key, Decimal] = defaultdict(Decimal)
+    for truth in truths:
+        for row in truth["hours"]:
+            hour = datetime.fromisoformat(row["hour"]).isoformat()
+            out[(row["tenant"], row["metric"], hour)] += Decimal(row["quantity"])
+    return dict(out)
+
+
+def assert_quantities_equal_truth(pipeline: Pipeline, *truths: dict[str, Any]) -> None:
+    expected = truth_quantities(*truths)
+    items, late = pipeline.observed()
+    combined: dict[Key, Decimal] = defaultdict(Decimal)
+    for source in (items, late):
+        for key, qty in source.items():
+            combined[key] += qty
+    missing = {k: v for k, v in expected.items() if combined.get(k) != v}
+    extra = {k: v for k, v in combined.items() if k not in expected}
+    assert not missing and not extra, (
+        f"{len(missing)} keys differ, e.g. {list(missing.items())[:3]} observed "
+        f"{[combined.get(k) for k in list(missing)[:3]]}; {len(extra)} unexpected, e.g. {list(extra.items())[:3]}")
+    assert sum(items.values()) > 0
+
+
+def assert_amounts_are_exact_ratings(pipeline: Pipeline) -> int:
+    """Every billed row's amount is F(ptd) - F(ptd - q) of its charge; per period they add up."""
+    catalog = load_catalog(pipeline.settings.catalog_dir)
+    totals: dict[tuple[str, str, Any], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    checked = 0
+    for row in pipeline.line_items():
+        if not row["billed"] or row["price_model"] == "percentage":
+            assert row["amount"] == 0
+            continue
+        at = row["period_start"].replace(tzinfo=UTC)  # one plan version a period
+        charge = next(c for c in catalog.charges_for(row["tenant_id"], at) if c.metric == row["metric"])
+        before = row["period_to_date_quantity"] - row["quantity"]
+        assert row["amount"] == rate_increment(charge.price, before, row["quantity"]), row
+        key = (row["tenant_id"], row["metric"], row["period_start"])
+        totals[key][0] += row["quantity"]
+        totals[key][1] += row["amount"]
+        checked += 1
+    for (tenant, metric, period_start), (quantity, amount) in totals.items():
+        charge = next(c for c in catalog.charges_for(tenant, period_start.replace(tzinfo=UTC))
+                      if c.metric == metric)
+        assert amount == rate_increment(charge.price, Decimal(0), quantity), (tenant, metric)
+    return checked

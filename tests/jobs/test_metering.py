@@ -1,0 +1,107 @@
+"""The metering job end to end through the real broker and a real Flink MiniCluster / cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from aforo.flinkrest import FlinkRest
+from aforo.generate import TrafficSpec
+from tests.jobs.pipeline import Pipeline, assert_amounts_are_exact_ratings, assert_quantities_equal_truth
+
+pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
+
+DIRTY = dict(duplicate_rate=0.05, out_of_order_rate=0.05, late_rate=0.01, malformed_rate=0.01)
+
+
+@pytest.fixture
+def pipeline(tmp_path, settings, kafka) -> Pipeline:
+    return Pipeline.create(tmp_path, settings)
+
+
+def test_ground_truth_dedup_late_and_dead_letters(pipeline):
+    truth = pipeline.send(TrafficSpec(events=20_000, seed=101, **DIRTY))
+    report = pipeline.run_job()
+    assert report["records"] == 20_000
+
+    assert_quantities_equal_truth(pipeline, truth)
+    assert assert_amounts_are_exact_ratings(pipeline) > 100
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)) == truth["counts"]["unique_valid"]
+
+    dead = pipeline.dead_letters()
+    assert len(dead) == truth["counts"]["malformed"] > 100
+    reasons = [dict(r.headers)["aforo.reason"].decode() for r in dead]
+    assert sum(r.startswith("undecodable") for r in reasons) == (
+        truth["counts"].get("malformed:garbage-bytes", 0) + truth["counts"].get("malformed:truncated", 0))
+    assert reasons.count("tenant_id: missing") == truth["counts"].get("malformed:empty-tenant", 0)
+    assert reasons.count("idempotency_key: missing") == truth["counts"].get("malformed:empty-key", 0)
+    assert sum("negative quantity" in r for r in reasons) == truth["counts"].get("malformed:negative-value", 0)
+    assert sum("too far in the future" in r for r in reasons) == truth["counts"].get("malformed:far-future", 0)
+    assert all(r.raw for r in dead), "dead letters keep the original bytes"
+
+
+def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):
+    first = pipeline.send(TrafficSpec(events=8000, seed=201, hours=6, **DIRTY))
+    pipeline.run_job()
+    second = pipeline.send(TrafficSpec(events=8000, seed=202, hours=6,
+                                       start=datetime(2026, 11, 1, 6, tzinfo=UTC), **DIRTY))
+    resumed = pipeline.run_job()
+    assert resumed["records"] == 16_000
+    assert_quantities_equal_truth(pipeline, first, second)
+
+    # A day later the same events arrive again (a gateway replaying its buffer).
+    pipeline.send(TrafficSpec(events=8000, seed=201, hours=6, **DIRTY))
+    pipeline.run_job()
+    assert_quantities_equal_truth(pipeline, first, second)
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)) == first["counts"]["unique_valid"] + second["counts"]["unique_valid"]
+    assert_amounts_are_exact_ratings(pipeline)
+
+
+def test_injected_failure_recovers_from_checkpoint_exactly(pipeline, tmp_path):
+    truth = pipeline.send(TrafficSpec(events=20_000, seed=301, **DIRTY))
+    marker = tmp_path / "failed-once"
+    pipeline.run_job("--fail-once-after", "12000", "--fail-marker", str(marker))
+    assert marker.exists(), "the injected failure did not happen"
+    assert_quantities_equal_truth(pipeline, truth)
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)) == truth["counts"]["unique_valid"]
+    assert len(pipeline.dead_letters()) == truth["counts"]["malformed"]
+
+
+def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster):
+    truth = pipeline.send(TrafficSpec(events=30_000, seed=401, **DIRTY))
+    outcome: dict[str, object] = {}
+
+    def submit() -> None:
+        outcome["result"] = pipeline.aforo("job", "submit", "--bounded", "--jobmanager",
+                                           f"localhost:{pipeline.settings.flink.rest_port}", timeout=900)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    rest = FlinkRest(f"http://localhost:{pipeline.settings.flink.rest_port}")
+    job_id = None
+    deadline = time.monotonic() + 180
+    while job_id is None and time.monotonic() < deadline:
+        running = [j for j in rest.jobs() if j["state"] == "RUNNING" and j["name"] == "aforo-metering"]
+        job_id = running[0]["jid"] if running else None
+        time.sleep(0.5)
+    assert job_id, "the job never started on the cluster"
+    rest.wait_checkpoints(job_id, 1, timeout_s=180)
+    victims = flink_cluster.pids("taskexecutor")
+    assert victims
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    flink_cluster.start_taskmanager()
+    thread.join(timeout=900)
+    result = outcome["result"]
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]  # type: ignore[union-attr]
+    assert_quantities_equal_truth(pipeline, truth)
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)) == truth["counts"]["unique_valid"]
