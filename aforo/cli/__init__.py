@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "aforo.cli.events",
     "aforo.cli.pricing",
     "aforo.cli.demo",
+    "aforo.cli.ingest",
     "aforo.cli.job",
 ]
 

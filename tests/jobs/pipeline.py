@@ -34,10 +34,11 @@ class Pipeline:
     settings: Settings
 
     @classmethod
-    def create(cls, tmp_path: Path, base: Settings) -> Pipeline:
+    def create(cls, tmp_path: Path, base: Settings, catalog_dir: Path | None = None) -> Pipeline:
         suffix = uuid.uuid4().hex[:8]
         raw = {
             "home": str(tmp_path / "home"),
+            "catalog_dir": str(catalog_dir or base.catalog_dir),
             "kafka": {
                 "port": base.kafka.port, "controller_port": base.kafka.controller_port,
                 "topics": {

@@ -1,0 +1,100 @@
+"""The collector's own settings: where it listens, its limits, how it talks to Kafka.
+
+Read from a YAML file (`aforo ingest serve --ingest-config FILE`, or the file
+named by AFORO_INGEST_CONFIG); every field has a default, so no file is needed.
+Kafka's address and topic come from the project settings (`aforo.settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aforo.settings import ConfigError, format_validation_error
+
+MiB = 1024 * 1024
+
+
+class Limits(BaseModel):
+    """What one request and one event may hold. Larger is refused with 413 or 422."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_body_bytes: int = Field(8 * MiB, ge=1024, description="request body as sent (compressed)")
+    max_decoded_bytes: int = Field(32 * MiB, ge=1024, description="body after gzip decoding")
+    max_batch_events: int = Field(1000, ge=1, description="events in one /v1/events request")
+    max_gateway_records: int = Field(10000, ge=1, description="records in one gateway request")
+    max_id_chars: int = Field(256, ge=8, description="tenant_id, idempotency_key, event_type")
+    max_text_chars: int = Field(2048, ge=16, description="api, route, method, property values")
+    max_properties: int = Field(64, ge=0)
+    max_property_key_chars: int = Field(128, ge=1)
+    max_future_s: int = Field(3600, ge=0, description="how far ahead of now an event time may be")
+
+
+class RateLimit(BaseModel):
+    """A token bucket per API key, counted in events (a batch of 500 costs 500)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events_per_s: float = Field(100_000.0, gt=0)
+    burst: int = Field(200_000, ge=1)
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8088, ge=0, le=65535)
+    syslog_host: str = "127.0.0.1"
+    syslog_port: int = Field(5140, ge=0, le=65535, description="UDP syslog for nginx; 0 = off")
+    limits: Limits = Field(default_factory=Limits)
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    ack_timeout_s: float = Field(5.0, gt=0, description="wait this long for Kafka's acks, then 503")
+    retry_after_s: int = Field(5, ge=1, description="the Retry-After of a 503")
+    message_timeout_s: float = Field(60.0, gt=0, description="librdkafka's delivery timeout")
+    linger_ms: float = Field(1.0, ge=0, description="producer batching delay (latency vs. batching)")
+    queue_max_messages: int = Field(500_000, ge=1000, description="producer queue; full -> 503")
+    shutdown_flush_s: float = Field(15.0, ge=0)
+    catalog_reload_s: float = Field(10.0, ge=0, description="re-read the catalog when it changed; 0 = never")
+    access_log: bool = False
+    producer: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="extra librdkafka settings (not acks / idempotence)")
+
+    @field_validator("producer")
+    @classmethod
+    def _durable(cls, value: dict[str, object]) -> dict[str, object]:
+        fixed = sorted(set(value) & {"acks", "request.required.acks", "enable.idempotence"})
+        if fixed:
+            raise ValueError(f"{fixed[0]} cannot be changed: the collector is always "
+                             "idempotent with acks=all")
+        return value
+
+
+def load_ingest_config(path: str | os.PathLike[str] | None = None,
+                       **overrides: Any) -> IngestConfig:
+    """Load the collector's settings; a bad file raises ConfigError naming file, path and value."""
+    if path is None:
+        path = os.environ.get("AFORO_INGEST_CONFIG")
+    raw: dict[str, Any] = {}
+    source = "(defaults)"
+    if path is not None:
+        source = str(path)
+        file = Path(path)
+        if not file.exists():
+            raise ConfigError(f"{file}: ingest config file does not exist")
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: (top level): must be a mapping (got {loaded!r})")
+        raw = loaded
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return IngestConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from exc

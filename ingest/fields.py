@@ -1,0 +1,224 @@
+"""Checking and converting one value of an incoming record into a UsageEvent field.
+
+Every function raises EventError(field, problem) naming the field as the
+sender wrote it (`properties.region`, `response.status`), so a 422 says what
+to fix. Decimals stay exact: JSON numbers arrive as Decimal (parsed from their
+text) or int, and leave as their exact text.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from aforo.events import EventError
+from ingest.config import Limits
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+# 2000-01-01: anything earlier is a unit mistake (seconds for milliseconds), not an event.
+MIN_EVENT_MS = 946_684_800_000
+MAX_STATUS = 599
+_INT_MAX = (1 << 31) - 1
+_LONG_MAX = (1 << 63) - 1
+_VALUE_DIGITS = 38
+_VALUE_SCALE = 18
+
+
+def _show(value: Any) -> str:
+    return f"{type(value).__name__} {value!r:.60}"
+
+
+def text(field: str, value: Any, max_chars: int) -> str:
+    """A required, non-blank string of at most `max_chars` characters."""
+    if type(value) is not str:
+        if value is None:
+            raise EventError(field, "is missing")
+        raise EventError(field, f"must be a string, got {_show(value)}")
+    if not value.strip():
+        raise EventError(field, "must not be empty")
+    if len(value) > max_chars:
+        raise EventError(field, f"is {len(value)} characters long, at most {max_chars} allowed")
+    return value
+
+
+def optional_text(field: str, value: Any, max_chars: int) -> str | None:
+    """A string, or None for null, missing, empty or a gateway's "-" placeholder."""
+    if value is None or value == "" or value == "-":
+        return None
+    return text(field, value, max_chars)
+
+
+def integer(field: str, value: Any, lo: int = 0, hi: int = _LONG_MAX, *,
+            from_text: bool = False) -> int | None:
+    """An integer in [lo, hi], or None for null. Gateways that quote every value
+    (`"status": "200"`, `"-"` for none) need `from_text`; a decimal such as
+    `12.0` is refused, a number must not silently lose its fraction."""
+    if value is None:
+        return None
+    if type(value) is str and from_text:
+        if value in ("", "-"):
+            return None
+        if not re.fullmatch(r"-?\d{1,19}", value):
+            raise EventError(field, f"must be an integer, got {_show(value)}")
+        value = int(value)
+    if type(value) is not int:
+        raise EventError(field, f"must be an integer, got {_show(value)}")
+    if not lo <= value <= hi:
+        raise EventError(field, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def status(field: str, value: Any, *, from_text: bool = False) -> int | None:
+    return integer(field, value, 100, MAX_STATUS, from_text=from_text)
+
+
+def int32(field: str, value: Any, *, from_text: bool = False) -> int | None:
+    return integer(field, value, 0, _INT_MAX, from_text=from_text)
+
+
+def number(field: str, value: Any, *, from_text: bool = True) -> Decimal | None:
+    """A finite decimal from a JSON number (Decimal or int) or, if allowed, a string."""
+    if value is None or (from_text and value in ("", "-")):
+        return None
+    if isinstance(value, bool):
+        raise EventError(field, f"must be a number, got {_show(value)}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        parsed = value
+    elif isinstance(value, str) and from_text and len(value) <= 64:
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            raise EventError(field, f"must be a decimal number, got {_show(value)}") from None
+    else:
+        raise EventError(field, f"must be a number, got {_show(value)}")
+    if not parsed.is_finite():
+        raise EventError(field, f"must be a finite number, got {value!r}")
+    return parsed
+
+
+def millis_from_seconds(field: str, value: Any) -> int | None:
+    """Seconds with a fraction (nginx's `$request_time` "0.012") as whole milliseconds."""
+    seconds = number(field, value)
+    if seconds is None:
+        return None
+    if seconds < 0:
+        raise EventError(field, f"must not be negative, got {value!r}")
+    ms = int((seconds * 1000).to_integral_value(ROUND_HALF_UP))
+    return int32(field, ms)
+
+
+def round_millis(field: str, value: Any) -> int | None:
+    """A duration in milliseconds that may carry a fraction (APIM's TotalMilliseconds)."""
+    ms = number(field, value)
+    if ms is None:
+        return None
+    if ms < 0:
+        raise EventError(field, f"must not be negative, got {value!r}")
+    return int32(field, int(ms.to_integral_value(ROUND_HALF_UP)))
+
+
+def decimal_value(field: str, value: Any) -> str | None:
+    """The event's `value`: exact decimal text, not negative, at most 38 digits and 18 places."""
+    parsed = number(field, value)
+    if parsed is None:
+        return None
+    if parsed < 0:
+        raise EventError(field, f"must not be negative, got {value!r}")
+    digits = parsed.as_tuple()
+    exponent = int(digits.exponent)
+    if exponent < -_VALUE_SCALE:
+        raise EventError(field, f"has more than {_VALUE_SCALE} decimal places: {value!r}")
+    if len(digits.digits) + max(exponent, 0) > _VALUE_DIGITS:
+        raise EventError(field, f"has more than {_VALUE_DIGITS} digits: {value!r}")
+    if parsed.is_zero():
+        parsed = abs(parsed)
+    shown = str(parsed)
+    return shown if "E" not in shown else format(parsed, "f")
+
+
+def rfc3339_millis(field: str, value: Any) -> int:
+    """An RFC 3339 time with its offset (`2026-11-27T10:00:00.123Z`) as epoch milliseconds.
+    Fractions beyond milliseconds are cut (.NET writes 7 digits)."""
+    if type(value) is not str:
+        raise EventError(field, f"must be an RFC 3339 time string, got {_show(value)}")
+    match = _RFC3339.fullmatch(value.strip())
+    if match is None:
+        raise EventError(field, f"must be an RFC 3339 time with an offset "
+                                f"(2026-11-27T10:00:00Z), got {value!r:.60}")
+    y, mo, d, h, mi, s, frac, z, sign, oh, om = match.groups()
+    if z:
+        tz = UTC
+    else:
+        offset = timedelta(hours=int(oh), minutes=int(om))
+        tz = timezone(offset if sign == "+" else -offset)
+    try:
+        at = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59),
+                      int((frac or "0").ljust(6, "0")[:6]), tzinfo=tz)
+    except ValueError as exc:
+        raise EventError(field, f"is not a real time: {value!r:.60} ({exc})") from None
+    return (at - _EPOCH) // _MS
+
+
+def epoch_millis(field: str, value: Any) -> int | None:
+    """Epoch milliseconds from a number or a string of digits (`"1732712345678"`)."""
+    return integer(field, value, 0, _LONG_MAX, from_text=True)
+
+
+def epoch_seconds_millis(field: str, value: Any) -> int | None:
+    """Epoch seconds with a fraction (nginx's `$msec` "1732712345.678") as milliseconds."""
+    seconds = number(field, value)
+    if seconds is None:
+        return None
+    return int((seconds * 1000).to_integral_value(ROUND_HALF_UP))
+
+
+def event_time(field: str, ms: int, now_ms: int, limits: Limits) -> int:
+    """Refuse times that cannot be right: before 2000 or too far ahead of now."""
+    if ms < MIN_EVENT_MS:
+        raise EventError(field, f"{ms} ms is before 2000-01-01 (seconds given for milliseconds?)")
+    if ms > now_ms + limits.max_future_s * 1000:
+        raise EventError(field, f"is more than {limits.max_future_s}s in the future")
+    return ms
+
+
+def properties(field: str, value: Any, limits: Limits) -> dict[str, str]:
+    """A flat object of strings and numbers (numbers kept as their exact text)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError(field, f"must be an object of strings, got {_show(value)}")
+    if len(value) > limits.max_properties:
+        raise EventError(field, f"has {len(value)} entries, at most {limits.max_properties} allowed")
+    out = {}
+    for key, item in value.items():
+        name = f"{field}.{key}"
+        if not key or len(key) > limits.max_property_key_chars:
+            raise EventError(name, f"names must be 1 to {limits.max_property_key_chars} characters")
+        if type(item) is str:
+            if len(item) > limits.max_text_chars:
+                raise EventError(name, f"is {len(item)} characters long, "
+                                       f"at most {limits.max_text_chars} allowed")
+            out[key] = item
+        elif isinstance(item, int | Decimal) and not isinstance(item, bool):
+            checked = number(name, item, from_text=False)
+            out[key] = str(checked)
+        else:
+            raise EventError(name, f"must be a string or a number, got {_show(item)}")
+    return out
+
+
+def object_at(field: str, value: Any) -> dict[str, Any]:
+    """A nested JSON object, or {} when it is absent or null."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError(field, f"must be an object, got {_show(value)}")
+    return value

@@ -1,0 +1,288 @@
+"""Kafka, durably: a request's events are acknowledged only once Kafka has all of them.
+
+One idempotent, acks=all producer for the process. Each request produces its
+messages with one delivery callback of its own (a `_Delivery`); a background
+thread polls the producer, the callbacks count down, and the last one wakes the
+request's asyncio future. The request answers 202 after that, or 503 when
+Kafka is known to be down, the producer queue is full, a delivery failed, or
+the acks did not come within `ack_timeout_s`. A 503'd request may still have
+reached Kafka; the client sends it again with the same idempotency keys and the
+metering job drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from ingest.errors import Unavailable
+
+log = logging.getLogger("ingest.sink")
+
+_FORBIDDEN_OVERRIDES = ("acks", "enable.idempotence", "request.required.acks", "on_delivery")
+
+Message = tuple[bytes, bytes]  # (key, value)
+
+
+class _Delivery:
+    """Counts down one request's delivery reports (called on the poll thread).
+
+    `remaining` starts one above the message count: the producing side holds
+    that token until every message is queued (or refused), so the future
+    cannot resolve half-way through a request."""
+
+    __slots__ = ("done_cb", "errors", "failed", "future", "lock", "loop", "remaining", "started")
+
+    def __init__(self, count: int, loop: asyncio.AbstractEventLoop | None,
+                 done_cb: Callable[[_Delivery], None] | None = None) -> None:
+        self.remaining = count + 1
+        self.failed = 0
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop else None
+        self.started = time.perf_counter()
+        self.done_cb = done_cb
+
+    def __call__(self, err: KafkaError | None, msg: Any) -> None:
+        with self.lock:
+            if err is not None:
+                self.failed += 1
+                if len(self.errors) < 3:
+                    self.errors.append(f"key={msg.key()!r}: {err.str()}")
+            self.remaining -= 1
+            last = self.remaining == 0
+        if last:
+            self._finish()
+
+    def queued(self, not_queued: int = 0, problem: str = "") -> None:
+        """The producing side is done: `not_queued` messages never reached the producer."""
+        with self.lock:
+            self.failed += not_queued
+            if problem and len(self.errors) < 3:
+                self.errors.append(problem)
+            self.remaining -= not_queued + 1
+            last = self.remaining == 0
+        if last:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.done_cb is not None:
+            self.done_cb(self)
+        if self.loop is not None and self.future is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class KafkaSink:
+    """The process's producer, its poll thread and its view of Kafka's health."""
+
+    def __init__(self, bootstrap: str, topic: str, *, ack_timeout_s: float = 5.0,
+                 retry_after_s: int = 5, message_timeout_s: float = 60.0, linger_ms: float = 1.0,
+                 queue_max_messages: int = 500_000,
+                 overrides: dict[str, Any] | None = None,
+                 on_ack: Callable[[float, int], None] | None = None) -> None:
+        overrides = dict(overrides or {})
+        bad = sorted(set(overrides) & set(_FORBIDDEN_OVERRIDES))
+        if bad:
+            raise ValueError(f"producer.{bad[0]}: the collector is always idempotent with acks=all")
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.ack_timeout_s = ack_timeout_s
+        self.retry_after_s = retry_after_s
+        self._on_ack = on_ack
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": linger_ms,
+            "batch.num.messages": 10000,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": queue_max_messages,
+            "queue.buffering.max.kbytes": 262144,
+            "message.timeout.ms": int(message_timeout_s * 1000),
+            "error_cb": self._on_error,
+            "logger": log,
+            **overrides,
+        }
+        self._producer: Producer | None = None
+        self._up = False
+        self._fatal = False
+        self._reason = "not started"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self, wait_s: float = 5.0) -> None:
+        """Create the producer; wait up to `wait_s` for Kafka, then serve either way
+        (answering 503 until Kafka is there)."""
+        self._producer = Producer(self._config)
+        deadline = time.monotonic() + wait_s
+        self._check_health()
+        while not self._up and time.monotonic() < deadline:
+            time.sleep(0.25)
+            self._check_health()
+        if not self._up:
+            log.warning("starting without Kafka: %s", self._reason)
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._poll_loop, name="ingest-kafka-poll", daemon=True),
+            threading.Thread(target=self._health_loop, name="ingest-kafka-health", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def close(self, timeout_s: float = 15.0) -> int:
+        """Stop polling and flush what is queued; return how many messages were left."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._producer is None:
+            return 0
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            log.error("shutdown: %d messages not delivered within %.0fs", remaining, timeout_s)
+        self._producer = None
+        self._up = False
+        self._reason = "closed"
+        return int(remaining)
+
+    # -- health ------------------------------------------------------------------
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def queue_depth(self) -> int:
+        return len(self._producer) if self._producer is not None else 0
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            if self._up:
+                log.warning("Kafka unreachable: %s", err.str())
+            self._up, self._reason = False, f"all brokers down: {err.str()}"
+        elif err.fatal():
+            # An idempotent producer that lost its sequence cannot go on; the health
+            # thread replaces it (its queued messages fail, their requests get 503).
+            log.error("producer fatal error: %s", err.str())
+            self._fatal = True
+            self._up, self._reason = False, f"fatal producer error: {err.str()}"
+        else:
+            log.info("Kafka client: %s", err.str())
+
+    def _check_health(self) -> None:
+        producer = self._producer
+        if producer is None:
+            return
+        try:
+            meta = producer.list_topics(self.topic, timeout=2.0).topics.get(self.topic)
+        except KafkaException as exc:
+            self._up, self._reason = False, f"metadata request failed: {exc}"
+            return
+        if self._fatal:
+            return
+        if meta is None or meta.error is not None:
+            problem = "missing" if meta is None else meta.error.str()
+            self._up, self._reason = False, f"topic {self.topic}: {problem}"
+            return
+        if not self._up:
+            log.info("Kafka reachable at %s (topic %s)", self.bootstrap, self.topic)
+        self._up, self._reason = True, "ok"
+
+    def _health_loop(self) -> None:
+        while not self._stop.wait(1.0 if not self._up else 5.0):
+            if self._fatal:
+                self._replace_producer()
+            self._check_health()
+
+    def _replace_producer(self) -> None:
+        old, self._producer = self._producer, Producer(self._config)
+        self._fatal = False
+        if old is not None:
+            old.flush(1.0)  # serves the failed delivery reports of its messages
+        log.warning("producer replaced after a fatal error")
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            producer = self._producer
+            if producer is not None:
+                producer.poll(0.05)
+
+    # -- sending -----------------------------------------------------------------
+
+    def _unavailable(self, problem: str) -> Unavailable:
+        return Unavailable("kafka", problem, retry_after_s=self.retry_after_s)
+
+    def _produce(self, messages: Sequence[Message], delivery: _Delivery) -> str | None:
+        """Queue the messages; return why some were not queued (they count as failed)."""
+        producer = self._producer
+        if producer is None:
+            problem = "the collector is shutting down"
+            delivery.queued(len(messages), problem)
+            return problem
+        produce = producer.produce
+        topic = self.topic
+        for sent, (key, value) in enumerate(messages):
+            try:
+                produce(topic, value, key, on_delivery=delivery)
+            except BufferError:
+                problem = "the producer queue is full (Kafka is slow or down)"
+            except KafkaException as exc:
+                problem = f"produce failed: {exc}"
+            else:
+                continue
+            # The first `sent` are queued and will still be delivered; the rest never.
+            delivery.queued(len(messages) - sent, problem)
+            return problem
+        delivery.queued()
+        return None
+
+    async def send(self, messages: Sequence[Message]) -> None:
+        """Return once Kafka acknowledged every message; raise Unavailable otherwise."""
+        if not messages:
+            return
+        if not self._up:
+            raise self._unavailable(f"Kafka is unreachable ({self._reason})")
+        delivery = _Delivery(len(messages), asyncio.get_running_loop())
+        problem = self._produce(messages, delivery)
+        if problem is not None:
+            raise self._unavailable(problem)
+        assert delivery.future is not None
+        try:
+            async with asyncio.timeout(self.ack_timeout_s):
+                await delivery.future  # cancelled on timeout: a late ack then finds it done
+        except TimeoutError:
+            raise self._unavailable(f"Kafka did not acknowledge {len(messages)} events within "
+                                    f"{self.ack_timeout_s}s") from None
+        if delivery.failed:
+            raise self._unavailable(f"{delivery.failed} of {len(messages)} events were not "
+                                    f"delivered: {delivery.errors[0]}")
+        if self._on_ack is not None:
+            self._on_ack(time.perf_counter() - delivery.started, len(messages))
+
+    def send_nowait(self, messages: Sequence[Message],
+                    done: Callable[[int, int, list[str]], None]) -> None:
+        """Queue messages whose sender cannot wait for an answer (UDP syslog);
+        `done(delivered, failed, errors)` runs once all are settled."""
+        if not messages:
+            return
+
+        def settled(d: _Delivery) -> None:
+            done(len(messages) - d.failed, d.failed, d.errors)
+
+        self._produce(messages, _Delivery(len(messages), None, settled))

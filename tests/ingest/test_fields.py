@@ -1,0 +1,90 @@
+"""Field conversions at their boundaries: decimals stay exact, times are RFC 3339."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from aforo.events import EventError
+from ingest import fields as f
+from ingest.config import Limits
+
+
+@pytest.mark.parametrize("given, text", [
+    (Decimal("12.50"), "12.50"), (5, "5"), ("0.10", "0.10"), (Decimal("1E+3"), "1000"),
+    (Decimal("1E-7"), "0.0000001"), ("-0", "0"), (Decimal("0.000000000000000001"),
+                                                  "0.000000000000000001"),
+    ("99999999999999999999999999999999999999", "99999999999999999999999999999999999999"),
+    (None, None), (" 7 ", "7"),
+])
+def test_decimal_value_is_exact(given: Any, text: str | None) -> None:
+    assert f.decimal_value("value", given) == text
+
+
+@pytest.mark.parametrize("given, problem", [
+    ("abc", "must be a decimal number"), (True, "must be a number, got bool"),
+    (Decimal("-0.01"), "must not be negative"), ("NaN", "must be a finite number"),
+    ("Infinity", "must be a finite number"), ("1" * 39, "more than 38 digits"),
+    (Decimal("1E+38"), "more than 38 digits"), ("0." + "0" * 18 + "1", "more than 18 decimal"),
+    ([1], "must be a number, got list"),
+])
+def test_decimal_value_refusals(given: Any, problem: str) -> None:
+    with pytest.raises(EventError, match=problem):
+        f.decimal_value("value", given)
+
+
+@pytest.mark.parametrize("given, ms", [
+    ("2026-11-27T10:00:00Z", 1795773600000),
+    ("2026-11-27T10:00:00.123Z", 1795773600123),
+    ("2026-11-27T10:00:00.1239999Z", 1795773600123),  # .NET's 7 digits, cut not rounded
+    ("2026-11-27T11:00:00+01:00", 1795773600000),
+    ("2026-11-27t10:00:00z", 1795773600000),
+    ("2026-11-27 10:00:00-00:30", 1795775400000),
+    ("1970-01-01T00:00:00.001Z", 1),
+])
+def test_rfc3339(given: str, ms: int) -> None:
+    assert f.rfc3339_millis("t", given) == ms
+
+
+@pytest.mark.parametrize("given", ["2026-11-27", "2026-11-27T10:00:00", "27/11/2026 10:00",
+                                   "2026-13-01T00:00:00Z", "2026-11-27T10:00Z", 1795773600])
+def test_rfc3339_refusals(given: Any) -> None:
+    with pytest.raises(EventError):
+        f.rfc3339_millis("t", given)
+
+
+def test_event_time_bounds() -> None:
+    limits = Limits(max_future_s=60)
+    now = 1795773600000
+    assert f.event_time("t", now + 60_000, now, limits) == now + 60_000
+    with pytest.raises(EventError, match="more than 60s in the future"):
+        f.event_time("t", now + 60_001, now, limits)
+    with pytest.raises(EventError, match="seconds given for milliseconds"):
+        f.event_time("t", 1795773600, now, limits)
+
+
+@pytest.mark.parametrize("given, ms", [("0.012", 12), ("1.5015", 1502), ("0.0005", 1),
+                                       ("0.000", 0), ("-", None), (None, None)])
+def test_seconds_to_millis(given: Any, ms: int | None) -> None:
+    assert f.millis_from_seconds("request_time", given) == ms
+
+
+@pytest.mark.parametrize("given, value", [("200", 200), (200, 200), ("-", None), ("", None)])
+def test_integers_from_gateway_text(given: Any, value: int | None) -> None:
+    assert f.status("status", given, from_text=True) == value
+
+
+@pytest.mark.parametrize("given", ["2OO", "200.0", Decimal("200.0"), True, "99", 600])
+def test_integer_refusals(given: Any) -> None:
+    with pytest.raises(EventError):
+        f.status("status", given, from_text=True)
+
+
+def test_properties_keep_number_text() -> None:
+    limits = Limits()
+    assert f.properties("p", {"a": Decimal("1.50"), "b": 3, "c": "x"}, limits) == {
+        "a": "1.50", "b": "3", "c": "x"}
+    with pytest.raises(EventError, match="p.d: must be a string or a number, got bool"):
+        f.properties("p", {"d": False}, limits)
