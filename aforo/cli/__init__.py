@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "aforo.cli.demo",
     "aforo.cli.ingest",
     "aforo.cli.job",
+    "aforo.cli.leakage",
+    "aforo.cli.invoicing",
 ]
 
 

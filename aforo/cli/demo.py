@@ -1,24 +1,59 @@
-"""`aforo demo`: the pipeline end to end on embedded defaults."""
+"""`aforo demo`: the pipeline end to end on embedded defaults.
+
+Each step is the `aforo` command a user would type, run in this process, so the
+demo shows exactly what the commands do. It is safe to run again: the same
+traffic is deduplicated (the job resumes from its savepoint) and the close is
+idempotent, so the second run bills nothing twice.
+"""
 
 from __future__ import annotations
 
 import click
 
-from aforo.cli.events import generate, read
-from aforo.stack.kafka import KafkaBroker
+DEMO_PERIOD = "2026-10"
+DEMO_START = "2026-10-16T00:00:00Z"  # inside every demo customer's October period
+SUMMARY_SQL = """
+SELECT tenant_id, metric, SUM(event_count) AS events, SUM(quantity) AS quantity,
+       ROUND(SUM(amount), 6) AS streamed_amount, ANY_VALUE(currency) AS currency
+FROM line_items WHERE billed GROUP BY ALL ORDER BY tenant_id, metric
+"""
 
 
 @click.command()
 @click.option("--events", "-n", default=20_000, show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, events: int) -> None:
-    """Start the stack, send generated traffic, and show what arrived."""
+    """Stack up, generate traffic, meter it, close October 2026 and render the invoices."""
+    from aforo.cli import cli
+
     settings = ctx.obj.get()
-    click.echo(f"== 1. stack: kafka {KafkaBroker(settings).up()}")
-    click.echo(f"== 2. generating {events:,} events (duplicates, late, out-of-order, malformed)")
-    ctx.invoke(generate, events=events)
-    click.echo("== 3. reading the topic back")
-    ctx.invoke(read)
+    out_dir = settings.home / "invoices"
+
+    def step(title: str, *args: str) -> None:
+        click.secho(f"\n== {title}\n$ aforo {' '.join(args)}", bold=True)
+        cli.main(args=list(args), prog_name="aforo", standalone_mode=False, obj=ctx.obj)
+
+    step("1. the local stack", "stack", "up")
+    step("2. gateway traffic (duplicates, out-of-order, late, malformed)",
+         "generate", "-n", str(events), "--start", DEMO_START, "--hours", "96")
+    step("3. the metering job (to the topic's end, then a savepoint)", "job", "run", "--bounded")
+    step("4. rated line items", "sql", SUMMARY_SQL)
+    step("5. unbilled usage and dead letters", "leakage")
+    step("6. the period close (October 2026, finalized)",
+         "close", "--period", DEMO_PERIOD, "--finalize")
+    step("7. the invoices", "invoices", "list", "--period", DEMO_PERIOD)
+    click.secho("\n== 8. rendered invoices", bold=True)
+    from invoicing.store import BillingStore
+
+    with BillingStore.open(settings, write=False) as store:
+        documents = store.documents(label=DEMO_PERIOD, status="final", lines=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for number in sorted(d.number for d in documents if d.number):
+        for fmt in ("html", "pdf"):
+            path = out_dir / f"{number}.{fmt}"
+            cli.main(args=["invoices", "render", number, "--format", fmt, "--out", str(path)],
+                     prog_name="aforo", standalone_mode=False, obj=ctx.obj)
+    click.echo("\nThe stack keeps running; `aforo stack down` stops it.")
 
 
 commands = [demo]

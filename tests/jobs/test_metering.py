@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import threading
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -26,7 +28,7 @@ def pipeline(tmp_path, settings, kafka) -> Pipeline:
 
 
 def test_ground_truth_dedup_late_and_dead_letters(pipeline):
-    truth = pipeline.send(TrafficSpec(events=20_000, seed=101, **DIRTY))
+    truth = pipeline.send(TrafficSpec(events=20_000, seed=101, unknown_tenant_rate=0.02, **DIRTY))
     report = pipeline.run_job()
     assert report["records"] == 20_000
 
@@ -45,6 +47,19 @@ def test_ground_truth_dedup_late_and_dead_letters(pipeline):
     assert sum("negative quantity" in r for r in reasons) == truth["counts"].get("malformed:negative-value", 0)
     assert sum("too far in the future" in r for r in reasons) == truth["counts"].get("malformed:far-future", 0)
     assert all(r.raw for r in dead), "dead letters keep the original bytes"
+
+    # Usage of tenants without a plan is rated at zero, flagged, and listed as leakage.
+    leaks = pipeline.aforo("leakage", "--json")
+    assert leaks.returncode == 0, leaks.stderr
+    report = json.loads(leaks.stdout)
+    unknown = [leak for leak in report["leaks"] if leak["tenant_id"].startswith("unknown-")]
+    assert {leak["tenant_id"] for leak in unknown} == {"unknown-1", "unknown-2", "unknown-3"}
+    assert {leak["why"] for leak in unknown} == {"no customer"}
+    on_time, _ = pipeline.observed()
+    for leak in unknown:
+        expected = sum(v for (t, m, _), v in on_time.items() if (t, m) == (leak["tenant_id"], leak["metric"]))
+        assert Decimal(leak["quantity"]) == expected > 0
+    assert sum(d["count"] for d in report["dead_letters"]) == truth["counts"]["malformed"]
 
 
 def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):

@@ -1,0 +1,41 @@
+"""`aforo leakage`: usage nobody is billed for, and what was dead-lettered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+
+
+@click.command()
+@click.option("--no-dead-letters", is_flag=True, help="Skip reading the dead-letter topic.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def leakage(obj, no_dead_letters: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """List unbilled usage (no customer, or a metric the plan does not price) and dead letters."""
+    from aforo.leakage import leakage as build_report
+
+    report = build_report(obj.get(), with_dead_letters=not no_dead_letters)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps({
+            "leaks": [{**asdict(leak), "quantity": str(leak.quantity)} for leak in report.leaks],
+            "dead_letters": [{"what": w, "count": n, "example": e} for w, n, e in report.dead_letters],
+        }, default=str, indent=1))
+        return
+    click.echo(f"{'tenant':<16} {'metric':<18} {'why':<32} {'events':>9} {'quantity':>22}  hours")
+    for leak in report.leaks:
+        click.echo(f"{leak.tenant_id:<16} {leak.metric:<18} {leak.why:<32} {leak.events:>9,} "
+                   f"{format(leak.quantity.normalize(), 'f'):>22}  {leak.first_hour} .. {leak.last_hour}")
+    if not report.leaks:
+        click.echo("(no unbilled usage)")
+    if not no_dead_letters:
+        total = sum(n for _, n, _ in report.dead_letters)
+        click.echo(f"\ndead letters: {total:,}")
+        for what, n, example in report.dead_letters:
+            click.echo(f"  {n:>8,}  {what:<18} e.g. {example[:90]}")
+
+
+commands = [leakage]

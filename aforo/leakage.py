@@ -1,0 +1,53 @@
+"""Unbilled usage (lost revenue) and every event that was not billed, counted by reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aforo.catalog import load_catalog
+from aforo.query import run_query
+from aforo.settings import PROJECT_ROOT, Settings
+
+LEAKAGE_SQL = (PROJECT_ROOT / "sql" / "leakage.sql").read_text()
+# Grouped by what failed (the reason's first word: a field, or `undecodable`), with an example.
+DEAD_LETTER_SQL = """
+SELECT split_part(reason, ':', 1) AS what, COUNT(*) AS n, MIN(reason) AS example
+FROM dead_letters GROUP BY what ORDER BY n DESC, what
+"""
+
+
+@dataclass(frozen=True)
+class Leak:
+    tenant_id: str
+    metric: str
+    why: str  # "no customer" | "metric not priced by the plan"
+    first_hour: object
+    last_hour: object
+    quantity: Decimal
+    events: int
+
+
+@dataclass(frozen=True)
+class LeakageReport:
+    leaks: list[Leak]
+    dead_letters: list[tuple[str, int, str]]  # what failed, how many, an example reason
+    warnings: list[str]
+
+
+def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport:
+    catalog = load_catalog(settings.catalog_dir)
+    result = run_query(settings, LEAKAGE_SQL)
+    leaks = [
+        Leak(tenant, metric,
+             "metric not priced by the plan" if tenant in catalog.customers else "no customer",
+             first, last, quantity, int(events))
+        for tenant, metric, first, last, quantity, events in result.rows
+    ]
+    dead: list[tuple[str, int, str]] = []
+    warnings = list(result.warnings)
+    if with_dead_letters:
+        dlq = run_query(settings, DEAD_LETTER_SQL)
+        warnings += dlq.warnings
+        dead = [(str(what), int(n), str(example)) for what, n, example in dlq.rows]
+    return LeakageReport(leaks, dead, warnings)

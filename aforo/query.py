@@ -1,0 +1,171 @@
+"""`aforo sql`: DuckDB over everything Aforo keeps, through named views.
+
+    events, line_items, late_events   the metering job's Parquet tables (committed
+                                      `part-*` files only, hive partition columns
+                                      `event_date` / `period` included)
+    invoices, invoice_lines           the billing database (a snapshot)
+    close_runs, close_discrepancies   what each period close did and found
+    dead_letters                      the dead-letter Kafka topic, read at query time
+
+`dead_letters` is read only when the query names it: value (the original
+bytes), reason, source_topic, source_partition, source_offset (from the
+`aforo.*` headers), plus the message's own partition, offset and timestamp. If
+Kafka cannot be reached the view is empty and a warning says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from aforo.settings import Settings
+from invoicing import inputs
+from invoicing.store import BillingStore
+
+PARQUET_VIEWS = ("events", "line_items", "late_events")
+BILLING_VIEWS = ("invoices", "invoice_lines", "close_runs", "close_discrepancies")
+DEAD_LETTERS = pa.schema([
+    ("topic", pa.string()),
+    ("partition", pa.int32()),
+    ("offset", pa.int64()),
+    ("timestamp", pa.timestamp("ms", tz="UTC")),
+    ("key", pa.binary()),
+    ("value", pa.binary()),
+    ("reason", pa.string()),
+    ("source_topic", pa.string()),
+    ("source_partition", pa.int32()),
+    ("source_offset", pa.int64()),
+])
+_NAMES_DEAD_LETTERS = re.compile(r"\bdead_letters\b", re.IGNORECASE)
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    warnings: list[str] = field(default_factory=list)
+
+
+Reader = Callable[[Settings, float], pa.Table]
+
+
+def read_dead_letters(settings: Settings, timeout_s: float = 5.0) -> pa.Table:
+    """Every message of the dead-letter topic as of now. Raises KafkaException (or
+    TimeoutError) when the broker cannot be reached."""
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+    topic = settings.kafka.topic("dead_letters").name
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka.bootstrap, "group.id": "aforo-sql",
+        "enable.auto.commit": False, "auto.offset.reset": "earliest",
+        "socket.timeout.ms": int(timeout_s * 1000), "logger": _quiet_logger(),
+        # the metering job writes dead letters in transactions: the log ends with a
+        # commit marker no consumer ever sees, so the end is the partition's EOF
+        "isolation.level": "read_committed", "enable.partition.eof": True,
+    })
+    rows: list[dict[str, Any]] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or meta.error is not None:
+            if meta is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                return DEAD_LETTERS.empty_table()
+            raise KafkaException(meta.error if meta is not None else "no metadata")
+        ends, assignment = {}, []
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high > low:
+                ends[p] = high
+                assignment.append(TopicPartition(topic, p, low))
+        consumer.assign(assignment)
+        deadline = time.monotonic() + max(30.0, timeout_s)
+        while ends and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        ends.pop(msg.partition(), None)
+                        continue
+                    raise KafkaException(msg.error())
+                rows.append(_dead_letter(msg))
+                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                    ends.pop(msg.partition(), None)
+        if ends:
+            raise TimeoutError(f"did not reach the end of {topic}")
+    finally:
+        consumer.close()
+    return pa.Table.from_pylist(rows, DEAD_LETTERS)
+
+
+def _dead_letter(msg: Any) -> dict[str, Any]:
+    headers: dict[str, bytes] = {}
+    for name, value in msg.headers() or []:
+        headers[name] = value or b""
+
+    def text(name: str) -> str | None:
+        raw = headers.get(name)
+        return None if raw is None else raw.decode("utf-8", "replace")
+
+    def number(name: str) -> int | None:
+        raw = text(name)
+        return int(raw) if raw is not None and raw.strip().lstrip("-").isdigit() else None
+
+    kind, ms = msg.timestamp()
+    return {
+        "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+        "timestamp": ms if kind and ms >= 0 else None, "key": msg.key(), "value": msg.value(),
+        "reason": text("aforo.reason"), "source_topic": text("aforo.source.topic"),
+        "source_partition": number("aforo.source.partition"),
+        "source_offset": number("aforo.source.offset"),
+    }
+
+
+def _quiet_logger() -> logging.Logger:
+    logger = logging.getLogger("aforo.query.kafka")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+def connect(settings: Settings, sql: str = "", *, dead_letters: Reader = read_dead_letters,
+            warnings: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with every view; `dead_letters` only if `sql` names it."""
+    warnings = warnings if warnings is not None else []
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name in PARQUET_VIEWS:
+        folder = settings.data_dir / name
+        files = inputs.committed_files(folder) if folder.is_dir() else []
+        inputs.register(con, name, name, files, hive=True)
+    with BillingStore.open(settings, write=False, timeout_s=60.0) as store:
+        for name in BILLING_VIEWS:
+            con.register(name, store.snapshot(name))
+    if _NAMES_DEAD_LETTERS.search(sql):
+        try:
+            table = dead_letters(settings, 5.0)
+        except Exception as exc:  # noqa: BLE001 - any broker failure means "not reachable"
+            topic = settings.kafka.topic("dead_letters").name
+            warnings.append(f"Kafka at {settings.kafka.bootstrap} could not be read ({exc});"
+                            f" dead_letters ({topic}) is empty")
+            table = DEAD_LETTERS.empty_table()
+        con.register("dead_letters", table)
+    return con
+
+
+def run_query(settings: Settings, sql: str, *,
+              dead_letters: Reader = read_dead_letters) -> QueryResult:
+    """Run one query over the views; duckdb.Error for a bad query."""
+    warnings: list[str] = []
+    con = connect(settings, sql, dead_letters=dead_letters, warnings=warnings)
+    try:
+        cur = con.execute(sql)
+        columns = [d[0] for d in cur.description] if cur.description else []
+        rows = cur.fetchall() if cur.description else []
+    finally:
+        con.close()
+    return QueryResult(columns, rows, warnings)

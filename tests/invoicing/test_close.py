@@ -1,0 +1,200 @@
+"""The period close through real DuckDB over Parquet written as the metering job
+writes it: totals against the ground truth, drafts and the grace period,
+idempotence, late usage after finalization, and reconciliation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+
+from aforo.catalog import Catalog
+from aforo.settings import Settings
+from invoicing import InvoicingConfig, close_due, close_period, open_documents, to_csv, to_json
+from invoicing.periods import PeriodLabel, customer_period
+from invoicing.store import database_path
+from tests.invoicing import truth
+from tests.invoicing.conftest import DEC_3
+from tests.invoicing.support import Event, late_arrivals, write_late
+
+TENANTS = ["acme", "cyberdyne", "globex", "hooli", "initech", "stark", "umbrella", "wayne"]
+ENDED = [t for t in TENANTS if t != "initech"]  # initech's period ends 15 Dec (New York)
+
+
+def rows(settings: Settings, table: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(database_path(settings)), read_only=True)
+    try:
+        return sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    finally:
+        con.close()
+
+
+def exports(settings: Settings) -> dict[str, bytes]:
+    with open_documents(settings) as store:
+        docs = store.documents()
+    return {d.invoice_id: to_json(d) + to_csv([d]) for d in docs}
+
+
+def test_periods_follow_each_customers_anchor_and_timezone(catalog: Catalog) -> None:
+    label = PeriodLabel.parse("2026-11")
+    acme = customer_period(catalog, "acme", label)
+    initech = customer_period(catalog, "initech", label)
+    assert (acme.start, acme.end) == (datetime(2026, 11, 1, tzinfo=UTC),
+                                      datetime(2026, 12, 1, tzinfo=UTC))
+    # anchor 15, midnight in New York (UTC-5 in November and December)
+    assert (initech.start, initech.end) == (datetime(2026, 11, 15, 5, tzinfo=UTC),
+                                            datetime(2026, 12, 15, 5, tzinfo=UTC))
+
+
+def test_invoice_totals_equal_the_ground_truth_to_the_cent(
+        home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
+    result = close_period(home, "2026-11", finalize=True, now=datetime(2026, 12, 20, tzinfo=UTC),
+                          config=config)
+    assert not result.discrepancies
+    assert [o.tenant_id for o in result.outcomes] == TENANTS
+    assert {o.action for o in result.outcomes} == {"finalized"}
+    with open_documents(home) as store:
+        docs = {d.tenant_id: d for d in store.documents(label="2026-11")}
+    for tenant in TENANTS:
+        period = customer_period(catalog, tenant, PeriodLabel.parse("2026-11"))
+        u = truth.usage(events, tenant, period.start, period.end)
+        expected = truth.lines(tenant, u)
+        doc = docs[tenant]
+        assert {line.charge_key: line.amount for line in doc.lines} == {
+            k: truth.cents(v) for k, v in expected.items()}, tenant
+        assert {line.charge_key: line.amount_exact for line in doc.lines} == expected, tenant
+        assert doc.total == truth.total(tenant, u), tenant
+    # what each plan exercises really happened in this data
+    assert docs["cyberdyne"].lines[0].breakdown[-1].key == "maximum-adjustment"
+    assert docs["wayne"].lines[0].breakdown[-1].key == "minimum-adjustment"
+    assert docs["globex"].lines[0].breakdown[0].key == "free-units"
+    assert docs["stark"].tax > 0 and docs["stark"].tax_rate == Decimal("8.875")
+    assert docs["initech"].lines[2].amount == Decimal("499.00")  # the enterprise override
+    numbers = sorted(d.number or "" for d in docs.values())
+    assert numbers == [f"INV-2026-{n:04d}" for n in range(1, 9)]
+
+
+def test_drafts_take_late_events_until_the_grace_period_passes(
+        home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
+    first = close_period(home, "2026-11", now=datetime(2026, 12, 1, 6, tzinfo=UTC), config=config)
+    assert {o.status for o in first.outcomes} == {"draft"}
+    with open_documents(home) as store:
+        before = store.find("acme/2026-11")
+    assert before.number is None and before.issue_date is None
+
+    # within the grace period a scheduled run refreshes the drafts and finalizes nothing
+    # of November (October, long over, is finalized: its grace passed)
+    results = close_due(home, now=datetime(2026, 12, 1, 12, tzinfo=UTC), config=config)
+    november = next(r for r in results if r.label == "2026-11")
+    assert {o.action for o in november.outcomes} == {"unchanged"}
+
+    late = late_arrivals(events, "acme", 40, datetime(2026, 11, 5, tzinfo=UTC),
+                         datetime(2026, 11, 25, tzinfo=UTC), status=200)
+    write_late(home.data_dir, catalog, late, "late1")
+    results = close_due(home, now=datetime(2026, 12, 1, 18, tzinfo=UTC), config=config)
+    november = next(r for r in results if r.label == "2026-11")
+    actions = {o.tenant_id: o.action for o in november.outcomes}
+    assert actions["acme"] == "updated" and actions["stark"] == "unchanged"
+    with open_documents(home) as store:
+        after = store.find("acme/2026-11")
+    assert after.status == "draft"
+    assert after.lines[0].quantity == before.lines[0].quantity + 40
+
+    results = close_due(home, now=datetime(2026, 12, 2, 1, tzinfo=UTC), config=config)
+    november = next(r for r in results if r.label == "2026-11")
+    assert {o.tenant_id for o in november.outcomes if o.action == "finalized"} == set(ENDED)
+    with open_documents(home) as store:
+        final = store.find("acme/2026-11")
+        initech = store.find("initech/2026-10")  # its October period ended 15 Nov
+    assert final.status == "final" and final.lines == after.lines
+    assert initech.status == "final"
+    u = truth.usage(events + late, "acme", datetime(2026, 11, 1, tzinfo=UTC),
+                    datetime(2026, 12, 1, tzinfo=UTC))
+    assert final.total == truth.total("acme", u)
+
+    # safe to run every hour: nothing more to do, nothing numbered twice
+    documents = rows(home, "invoices")
+    assert close_due(home, now=datetime(2026, 12, 2, 2, tzinfo=UTC), config=config) == []
+    assert rows(home, "invoices") == documents
+
+
+def test_closing_again_changes_nothing_and_numbers_nothing_twice(
+        home: Settings, config: InvoicingConfig) -> None:
+    close_period(home, "2026-11", now=DEC_3, config=config)
+    drafts = rows(home, "invoices"), rows(home, "invoice_lines"), exports(home)
+    again = close_period(home, "2026-11", now=DEC_3 + timedelta(hours=1), config=config)
+    assert {o.action for o in again.outcomes} == {"unchanged"}
+    assert (rows(home, "invoices"), rows(home, "invoice_lines"), exports(home)) == drafts
+
+    close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
+    state = [rows(home, t) for t in ("invoices", "invoice_lines", "invoice_sequences")]
+    files = exports(home)
+    for finalize in (True, False):
+        rerun = close_period(home, "2026-11", finalize=finalize, now=DEC_3 + timedelta(days=1),
+                             config=config)
+        assert {o.action for o in rerun.outcomes} == {"final", "unchanged"}
+        assert [rows(home, t) for t in ("invoices", "invoice_lines", "invoice_sequences")] == state
+        assert exports(home) == files
+    assert rows(home, "invoice_sequences") == [("INV", 2026, "aforo", 7)]
+
+
+def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
+        home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
+    close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
+    before = exports(home)
+    with open_documents(home) as store:
+        acme_nov = store.find("acme/2026-11")
+        umbrella_nov = store.find("umbrella/2026-11")
+
+    nov = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    # acme: 30 more calls; umbrella: server errors (not calls) whose bytes push its
+    # volume-priced bandwidth just past 10 GB, into the cheaper tier: it costs less
+    acme_late = late_arrivals(events, "acme", 30, *nov, seed=1, status=200)
+    gb = truth.usage(events, "umbrella", *nov).gb
+    assert Decimal("7.6") < gb < Decimal("9.9")
+    missing = int((Decimal("10.05") - gb) * truth.GB)
+    umbrella_late = late_arrivals(events, "umbrella", 5, *nov, seed=2, status=503,
+                                  response_bytes=missing // 5)
+    write_late(home.data_dir, catalog, acme_late + umbrella_late, "late2")
+
+    result = close_period(home, "2026-12", finalize=True, now=datetime(2027, 1, 3, tzinfo=UTC),
+                          config=config)
+    assert not result.discrepancies
+    with open_documents(home) as store:
+        acme_dec = store.find("acme/2026-12")
+        credit = store.find("umbrella/2026-11/credit/2026-12")
+        umbrella_dec = store.find("umbrella/2026-12")
+    # the final November invoices are untouched, byte for byte
+    assert {k: v for k, v in exports(home).items() if k in before} == before
+
+    adjustments = [line for line in acme_dec.lines if line.kind == "adjustment"]
+    assert {line.charge_key for line in adjustments} == {"api_calls", "bandwidth"}
+    assert all(line.adjusts and line.adjusts.number == acme_nov.number for line in adjustments)
+    assert "late usage for 2026-11" in adjustments[0].description
+    calls = next(line for line in adjustments if line.charge_key == "api_calls")
+    assert calls.quantity == 30
+    # November, billed across both documents, is the whole period rated once
+    u = truth.usage(events + acme_late, "acme", *nov)
+    expected = truth.lines("acme", u)
+    for charge in ("api_calls", "bandwidth"):
+        billed = sum(line.amount for line in acme_nov.lines + tuple(adjustments)
+                     if line.charge_key == charge)
+        assert billed == truth.cents(expected[charge])
+
+    assert credit.kind == "credit_note" and credit.status == "final"
+    assert credit.number == "CN-2027-0001" and credit.credits_number == umbrella_nov.number
+    assert credit.total < 0 and credit.period_label == "2026-11"
+    assert not any(line.kind == "adjustment" for line in umbrella_dec.lines)
+    u = truth.usage(events + umbrella_late, "umbrella", *nov)
+    assert umbrella_nov.total + credit.total == truth.total("umbrella", u)
+
+    # once billed, the late usage is not billed again
+    again = close_period(home, "2026-12", now=datetime(2027, 1, 4, tzinfo=UTC), config=config)
+    assert {o.tenant_id: o.action for o in again.outcomes} == {
+        t: "unchanged" if t == "initech" else "final" for t in TENANTS}  # initech: a draft
+    close_period(home, "2027-01", now=datetime(2027, 2, 3, tzinfo=UTC), config=config,
+                 allow_empty=True)
+    with open_documents(home) as store:
+        january = store.find("acme/2027-01")
+    assert not any(line.kind == "adjustment" for line in january.lines)

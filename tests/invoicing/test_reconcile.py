@@ -1,0 +1,96 @@
+"""Reconciliation: defects in the streamed line items or the archive are reported
+line by line (run record and CLI), never corrected silently."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from aforo.settings import Settings
+from aforo.tables import EVENTS, LINE_ITEMS
+from invoicing import InvoicingConfig, close_period, open_documents
+from invoicing.store import database_path
+from tests.invoicing.conftest import DEC_3, invoke
+from tests.invoicing.support import Event
+
+
+def _acme_rows(settings: Settings) -> pa.Table:
+    table = pq.read_table(settings.data_dir / "line_items" / "period=2026-11-01" / "part-0.parquet")
+    return table.filter(pc.equal(table["tenant_id"], "acme"))
+
+
+def test_a_clean_month_reconciles(home: Settings, config: InvoicingConfig) -> None:
+    result = close_period(home, "2026-11", now=DEC_3, config=config)
+    assert result.discrepancies == ()
+
+
+def test_defects_are_reported_line_by_line_and_not_corrected(
+        home: Settings, config: InvoicingConfig, events: list[Event]) -> None:
+    clean = close_period(home, "2026-11", now=DEC_3, config=config)
+    acme_total = next(o.total for o in clean.outcomes if o.tenant_id == "acme")
+    with open_documents(home) as store:
+        clean_calls = store.find("acme/2026-11").lines[0].quantity
+
+    # a line item written twice (an at-least-once sink replaying a file) ...
+    rows = _acme_rows(home)
+    calls = rows.filter(pc.equal(rows["metric"], "api_calls")).slice(5, 1)
+    pq.write_table(calls, home.data_dir / "line_items" / "period=2026-11-01" / "part-dup.parquet")
+    # ... and an event in the archive that no line item and no late event counted
+    stray = next(e for e in events if e.tenant == "stark" and e.type == "api_call"
+                 and e.status == 200 and e.time >= datetime(2026, 11, 10, tzinfo=UTC))
+    stray = replace(stray, key="stark-stray")
+    folder = home.data_dir / "events" / f"event_date={stray.time:%Y-%m-%d}"
+    pq.write_table(pa.Table.from_pylist([stray.record()], EVENTS), folder / "part-stray.parquet")
+
+    result = invoke(home, "close", ["--period", "2026-11", "--now", DEC_3.isoformat()])
+    assert result.exit_code == 3, result.output
+    reported = sorted(" ".join(line.split()[:3]) for line in result.output.splitlines()
+                      if line.startswith("  ["))
+    assert reported == ["[duplicate-window] acme api_calls:", "[quantity] stark api_calls:",
+                        "[quantity] stark bandwidth_bytes:", "[streamed-amount] acme api_calls:"]
+    window = calls.column("window_start")[0].as_py()
+    assert f"hour {window:%Y-%m-%d %H}:00Z api {calls.column('api')[0].as_py()}" in result.output
+    assert f"hour {stray.time:%Y-%m-%d %H}:00Z api {stray.api}" in result.output
+    assert "(difference -1)" in result.output  # the stray call: one call short of the archive
+    assert "reconciliation: 4 differences (defects, not corrected)" in result.output
+
+    # recorded with the run, line by line
+    con = duckdb.connect(str(database_path(home)), read_only=True)
+    try:
+        recorded = con.execute(
+            "SELECT kind, tenant_id, subject, expected, actual, difference FROM close_discrepancies"
+            " WHERE run_id = (SELECT max(run_id) FROM close_runs) ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    assert len(recorded) == 4
+    # the duplicated hour was rated in tier 1 when it streamed; counted twice, the period's
+    # F(q) puts those calls in tier 2: the line items no longer add up to F(q) - F(0)
+    streamed = next(r for r in recorded if r[0] == "streamed-amount")
+    duplicated = calls.column("amount")[0].as_py()
+    assert Decimal(streamed[5]) == duplicated - calls.column("quantity")[0].as_py() * Decimal("0.005")
+    # nothing is corrected silently: the invoice bills the line items as written (plus
+    # late events), and the defect stands in the run record for someone to fix
+    with open_documents(home) as store:
+        acme = store.find("acme/2026-11")
+    assert acme.lines[0].quantity == clean_calls + calls.column("quantity")[0].as_py()
+    assert acme.total > acme_total
+
+
+def test_a_charge_rated_with_another_plan_version_is_reported(
+        home: Settings, config: InvoicingConfig) -> None:
+    path = home.data_dir / "line_items" / "period=2026-11-01" / "part-0.parquet"
+    table = pq.read_table(path)
+    versions = pc.if_else(pc.equal(table["tenant_id"], "acme"),
+                                  pa.scalar(2, pa.int32()), table["plan_version"])
+    table = table.set_column(table.schema.get_field_index("plan_version"), "plan_version", versions)
+    pq.write_table(table.cast(LINE_ITEMS), path)
+    result = close_period(home, "2026-11", now=DEC_3, config=config)
+    plan = [d for d in result.discrepancies if d.kind == "plan"]
+    assert {d.subject for d in plan} == {"api_calls", "bandwidth"}
+    assert "growth v2" in plan[0].detail and "growth v1" in plan[0].detail
