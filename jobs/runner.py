@@ -36,6 +36,9 @@ class RunResult:
     savepoint: str | None
     seconds: float
     records: int  # messages of the usage-events topic this run consumed
+    checkpoints: int = 0
+    last_checkpoint_ms: int | None = None  # end-to-end duration of the last completed checkpoint
+    last_checkpoint_bytes: int | None = None  # its full state size
 
 
 def latest_savepoint_file(settings: Settings) -> Path:
@@ -100,12 +103,15 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group_prefi
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
                     ends: dict[int, int], started: float, timeout_s: float, progress: Progress) -> RunResult:
     wait_caught_up(settings, rest, job_id, options.group_prefix, ends, timeout_s, progress)
+    checkpoints = rest.completed_checkpoints(job_id)
+    last = rest.latest_checkpoint(job_id) or {}
     progress("caught up: stopping with a drained savepoint")
     target = (settings.home / "savepoints").as_uri()
     location = rest.stop_with_savepoint(job_id, target, drain=True)
     _remember(settings, location)
     records = sum(ends.values())
-    return RunResult(job_id, location, time.monotonic() - started, records)
+    return RunResult(job_id, location, time.monotonic() - started, records, checkpoints,
+                     last.get("end_to_end_duration"), last.get("state_size"))
 
 
 def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,

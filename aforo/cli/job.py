@@ -24,7 +24,9 @@ def _report(result: RunResult) -> None:
     rate = result.records / result.seconds if result.seconds else 0
     click.echo(json.dumps({"job_id": result.job_id, "savepoint": result.savepoint,
                            "seconds": round(result.seconds, 2), "records": result.records,
-                           "records_per_second": round(rate)}, indent=1))
+                           "records_per_second": round(rate), "checkpoints": result.checkpoints,
+                           "last_checkpoint_ms": result.last_checkpoint_ms,
+                           "last_checkpoint_bytes": result.last_checkpoint_bytes}, indent=1))
 
 
 _common = [
