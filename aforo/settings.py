@@ -101,6 +101,17 @@ _ENV_OVERRIDES = {
 }
 
 
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is {}); ConfigError otherwise."""
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: (top level): must be a mapping (got {loaded!r})")
+    return loaded
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -123,13 +134,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     path = Path(path)
     raw: dict[str, Any] = {}
     if path.exists():
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: (top level): must be a mapping (got {loaded!r})")
-        raw = loaded
+        raw = read_yaml_mapping(path)
     elif environ.get("AFORO_CONFIG"):
         raise ConfigError(f"{path}: AFORO_CONFIG names a file that does not exist")
     for var, keys in _ENV_OVERRIDES.items():

@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aforo.settings import ConfigError, format_validation_error
+from aforo.settings import ConfigError, format_validation_error, read_yaml_mapping
 
 MiB = 1024 * 1024
 
@@ -86,13 +85,7 @@ def load_ingest_config(path: str | os.PathLike[str] | None = None,
         file = Path(path)
         if not file.exists():
             raise ConfigError(f"{file}: ingest config file does not exist")
-        try:
-            loaded = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{file}: (top level): must be a mapping (got {loaded!r})")
-        raw = loaded
+        raw = read_yaml_mapping(file)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return IngestConfig.model_validate(raw)

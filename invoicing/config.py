@@ -27,10 +27,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aforo.settings import ConfigError, format_validation_error
+from aforo.settings import ConfigError, format_validation_error, read_yaml_mapping
 
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?")
 _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,9}")
@@ -123,13 +122,7 @@ def load_invoicing_config(path: str | os.PathLike[str] | None = None,
         file = Path(path)
         if not file.exists():
             raise ConfigError(f"{file}: invoicing config file does not exist")
-        try:
-            loaded = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{file}: (top level): must be a mapping (got {loaded!r})")
-        raw = loaded
+        raw = read_yaml_mapping(file)
         templates = raw.get("templates_dir")
         if isinstance(templates, str) and not Path(templates).is_absolute():
             raw["templates_dir"] = str(file.parent / templates)
