@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +120,15 @@ def test_injected_failure_recovers_from_checkpoint_exactly(pipeline, tmp_path):
     assert len(pipeline.dead_letters()) == truth["counts"]["malformed"]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (children of every thread, recursively)."""
+    tree = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            tree += _process_tree(int(child))
+    return tree
+
+
 def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster):
     truth = pipeline.send(TrafficSpec(events=30_000, seed=401, **DIRTY))
     outcome: dict[str, object] = {}
@@ -141,7 +151,9 @@ def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster)
     victims = flink_cluster.pids("taskexecutor")
     assert victims
     for pid in victims:
-        os.kill(pid, signal.SIGKILL)
+        # The whole TaskManager, its Python workers too, as a lost machine would.
+        for victim in _process_tree(pid):
+            os.kill(victim, signal.SIGKILL)
     flink_cluster.start_taskmanager()
     thread.join(timeout=900)
     result = outcome["result"]
