@@ -112,6 +112,19 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return loaded
 
 
+def read_stage_config(path: str | os.PathLike[str] | None, env_var: str,
+                      what: str) -> tuple[str, Path | None, dict[str, Any]]:
+    """A stage's optional YAML file (given, or named by `env_var`): (source label, file, mapping)."""
+    if path is None:
+        path = os.environ.get(env_var) or None
+    if path is None:
+        return "(defaults)", None, {}
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"{file}: {what} config file does not exist")
+    return str(path), file, read_yaml_mapping(file)
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():

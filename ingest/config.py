@@ -8,12 +8,11 @@ Kafka's address and topic come from the project settings (`aforo.settings`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aforo.settings import ConfigError, format_validation_error, read_yaml_mapping
+from aforo.settings import ConfigError, format_validation_error, read_stage_config
 
 MiB = 1024 * 1024
 
@@ -76,16 +75,7 @@ class IngestConfig(BaseModel):
 def load_ingest_config(path: str | os.PathLike[str] | None = None,
                        **overrides: Any) -> IngestConfig:
     """Load the collector's settings; a bad file raises ConfigError naming file, path and value."""
-    if path is None:
-        path = os.environ.get("AFORO_INGEST_CONFIG")
-    raw: dict[str, Any] = {}
-    source = "(defaults)"
-    if path is not None:
-        source = str(path)
-        file = Path(path)
-        if not file.exists():
-            raise ConfigError(f"{file}: ingest config file does not exist")
-        raw = read_yaml_mapping(file)
+    source, _, raw = read_stage_config(path, "AFORO_INGEST_CONFIG", "ingest")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return IngestConfig.model_validate(raw)

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aforo.settings import ConfigError, format_validation_error, read_yaml_mapping
+from aforo.settings import ConfigError, format_validation_error, read_stage_config
 
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?")
 _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,9}")
@@ -113,16 +113,8 @@ class InvoicingConfig(_Strict):
 def load_invoicing_config(path: str | os.PathLike[str] | None = None,
                           **overrides: Any) -> InvoicingConfig:
     """Load the close's settings; a bad file raises ConfigError naming file, path and value."""
-    if path is None:
-        path = os.environ.get("AFORO_INVOICING_CONFIG") or None
-    raw: dict[str, Any] = {}
-    source = "(defaults)"
-    if path is not None:
-        source = str(path)
-        file = Path(path)
-        if not file.exists():
-            raise ConfigError(f"{file}: invoicing config file does not exist")
-        raw = read_yaml_mapping(file)
+    source, file, raw = read_stage_config(path, "AFORO_INVOICING_CONFIG", "invoicing")
+    if file is not None:
         templates = raw.get("templates_dir")
         if isinstance(templates, str) and not Path(templates).is_absolute():
             raw["templates_dir"] = str(file.parent / templates)
