@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -109,10 +109,14 @@ def message_key(event: Mapping[str, Any]) -> bytes:
     return f"{event['tenant_id']}/{event['idempotency_key']}".encode()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_millis(ts: datetime) -> int:
     if ts.tzinfo is None:
         raise EventError("event_time", "must be timezone-aware (UTC)")
-    return int(ts.timestamp() * 1000)
+    # Integer arithmetic: a float timestamp can land 1 ms off.
+    return (ts - _EPOCH) // timedelta(milliseconds=1)
 
 
 def from_millis(ms: int) -> datetime:
