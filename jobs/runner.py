@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aforo.flinkrest import FlinkRest, FlinkRestError
+from aforo.generate import stderr_progress
 from aforo.lag import end_offsets, pending_records
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
@@ -24,10 +24,6 @@ from jobs.metering import JobOptions, start
 
 Progress = Callable[[str], None]
 DEFAULT_OPTIONS = JobOptions()
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,7 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
 
 
 def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
-              timeout_s: float = 1800.0, progress: Progress = _stderr) -> RunResult:
+              timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Run the job on a MiniCluster inside this process."""
     started = time.monotonic()
     ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
@@ -144,7 +140,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
 
 def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
                       options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
-                      timeout_s: float = 1800.0, progress: Progress = _stderr) -> RunResult:
+                      timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Submit with `flink run -py` (detached); with bounded, watch it and stop it."""
     started = time.monotonic()
     ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
