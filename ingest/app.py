@@ -20,7 +20,7 @@ from ingest.body import Budget, json_values, parse_json, read_body
 from ingest.catalogs import CatalogHolder
 from ingest.config import IngestConfig
 from ingest.errors import IngestError, UnsupportedMediaType
-from ingest.formats import apigee, aws, azure, collector, kong, nginx
+from ingest.formats import apigee, aws, azure, collector, kong, nginx, typed
 from ingest.keys import Authenticator, KeyStore
 from ingest.metrics import Metrics
 from ingest.ratelimit import RateLimiter
@@ -66,12 +66,11 @@ def _gateway(module: Any) -> Parser:
 
 def _events(media: str) -> Parser:
     def parse(data: bytes, ctx: Context, budget: Budget) -> tuple[list[Candidate], bool]:
-        payload = parse_json(data)
         if media == CE:
-            return collector.cloudevents(payload, ctx, batch=False)
+            return collector.cloudevents(parse_json(data), ctx, batch=False)
         if media == CE_BATCH:
-            return collector.cloudevents(payload, ctx, batch=True)
-        return collector.events(payload, ctx)
+            return collector.cloudevents(parse_json(data), ctx, batch=True)
+        return typed.events(data, ctx)
     return parse
 
 

@@ -24,8 +24,7 @@ _SMALL = 1 << 13
 _LIMITS = {"int": (-(1 << 31), (1 << 31) - 1), "long": (-(1 << 63), (1 << 63) - 1)}
 
 
-def _varint(n: int) -> bytes:
-    z = (n << 1) ^ (n >> 63)
+def _unsigned(z: int) -> bytes:
     out = bytearray()
     while z > 0x7F:
         out.append((z & 0x7F) | 0x80)
@@ -34,14 +33,24 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SMALL_LONGS = tuple(_varint(n) for n in range(-_SMALL, _SMALL))
+# Varints 14 bits at a time: the whole varint of z < 2**14, and two bytes of 14
+# bits with more to follow. A timestamp (42 bits) is then three look-ups.
+_LAST = tuple(_unsigned(z) for z in range(1 << 14))
+_MORE = tuple(bytes(((z & 0x7F) | 0x80, (z >> 7) | 0x80)) for z in range(1 << 14))
+_SMALL_LONGS = tuple(_LAST[(n << 1) ^ (n >> 63)] for n in range(-_SMALL, _SMALL))
 
 
 def long_bytes(n: int) -> bytes:
     """Avro's zig-zag varint of a long."""
     if -_SMALL <= n < _SMALL:
         return _SMALL_LONGS[n + _SMALL]
-    return _varint(n)
+    z = (n << 1) ^ (n >> 63)
+    parts = []
+    while z >= 1 << 14:
+        parts.append(_MORE[z & 0x3FFF])
+        z >>= 14
+    parts.append(_LAST[z])
+    return b"".join(parts)
 
 
 def _mismatch(field: str, expected: str, value: Any) -> events.EventError:

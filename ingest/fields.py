@@ -19,8 +19,13 @@ from ingest.config import Limits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"((\d{4})-(\d{2})-(\d{2}))[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
+# Days since 1970-01-01 of the dates already seen ("2026-11-27"): most events of a
+# day share one, so the calendar check runs once a date (bounded, then cleared).
+_DAYS: dict[str, int] = {}
+_DAYS_MAX = 4096
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 # 2000-01-01: anything earlier is a unit mistake (seconds for milliseconds), not an event.
 MIN_EVENT_MS = 946_684_800_000
 MAX_STATUS = 599
@@ -153,17 +158,35 @@ def rfc3339_millis(field: str, value: Any) -> int:
     if match is None:
         raise EventError(field, f"must be an RFC 3339 time with an offset "
                                 f"(2026-11-27T10:00:00Z), got {value!r:.60}")
-    y, mo, d, h, mi, s, frac, z, sign, oh, om = match.groups()
-    if z:
-        tz = UTC
-    else:
-        offset = timedelta(hours=int(oh), minutes=int(om))
-        tz = timezone(offset if sign == "+" else -offset)
+    date, _, _, _, h, mi, s, frac, z, sign, oh, om = match.groups()
+    days = _DAYS.get(date)
+    hour, minute = int(h), int(mi)
+    offset_min = 0 if z else int(oh) * 60 + int(om)
+    if days is None or hour > 23 or minute > 59 or offset_min >= 1440:
+        return _rfc3339_calendar(field, value, match)
+    # What _rfc3339_calendar computes, in integers: the date is known to be real.
+    ms = (((days * 24 + hour) * 60 + minute) * 60 + min(int(s), 59)) * 1000
+    if frac:
+        ms += int(frac[:3].ljust(3, "0"))
+    return ms - offset_min * 60_000 if sign != "-" else ms + offset_min * 60_000
+
+
+def _rfc3339_calendar(field: str, value: str, match: re.Match[str]) -> int:
+    """rfc3339_millis through datetime, which checks the calendar and names what is wrong."""
+    date, y, mo, d, h, mi, s, frac, z, sign, oh, om = match.groups()
     try:
+        if z:
+            tz = UTC
+        else:
+            offset = timedelta(hours=int(oh), minutes=int(om))
+            tz = timezone(offset if sign == "+" else -offset)  # |offset| < 24h, else ValueError
         at = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59),
                       int((frac or "0").ljust(6, "0")[:6]), tzinfo=tz)
     except ValueError as exc:
         raise EventError(field, f"is not a real time: {value!r:.60} ({exc})") from None
+    if len(_DAYS) >= _DAYS_MAX:
+        _DAYS.clear()
+    _DAYS[date] = at.toordinal() - _EPOCH_ORDINAL  # the date as written, before the offset
     return (at - _EPOCH) // _MS
 
 

@@ -17,7 +17,7 @@ EVENT_FIELDS = frozenset({"tenant_id", "metric", "event_type", "value", "idempot
 CLOUDEVENT_DATA_FIELDS = frozenset({"tenant_id", "value", "properties", *_CALL_FIELDS})
 
 
-def _items(payload: Any, ctx: Context, what: str) -> tuple[list[Any], bool]:
+def items(payload: Any, ctx: Context, what: str) -> tuple[list[Any], bool]:
     """The records of a body: (records, was it a batch)."""
     if isinstance(payload, list):
         if len(payload) > ctx.limits.max_batch_events:
@@ -74,8 +74,8 @@ def event(index: int, record: Any, ctx: Context) -> Candidate:
 
 
 def events(payload: Any, ctx: Context) -> tuple[list[Candidate], bool]:
-    items, batch = _items(payload, ctx, "events")
-    return [event(i, item, ctx) for i, item in enumerate(items)], batch
+    records, batch = items(payload, ctx, "events")
+    return [event(i, item, ctx) for i, item in enumerate(records)], batch
 
 
 def cloudevent(index: int, record: Any, ctx: Context) -> Candidate:
@@ -134,5 +134,5 @@ def cloudevents(payload: Any, ctx: Context, batch: bool) -> tuple[list[Candidate
         raise Malformed("body", "application/cloudevents-batch+json must be a JSON array")
     if not batch and not isinstance(payload, dict):
         raise Malformed("body", "application/cloudevents+json must be one JSON object")
-    items, _ = _items(payload, ctx, "CloudEvents")
-    return [cloudevent(i, item, ctx) for i, item in enumerate(items)], batch
+    records, _ = items(payload, ctx, "CloudEvents")
+    return [cloudevent(i, item, ctx) for i, item in enumerate(records)], batch

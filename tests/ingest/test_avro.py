@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import random
 from typing import Any
 
+import fastavro
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aforo import events
 from ingest.avro import SCHEMA_JSON, compile_encoder, encode, long_bytes
@@ -91,3 +95,10 @@ def test_an_unknown_type_falls_back_to_fastavro() -> None:
                                          (63, b"\x7e"), (64, b"\x80\x01"), (-65, b"\x81\x01")])
 def test_zigzag_varints(n: int, expected: bytes) -> None:
     assert long_bytes(n) == expected
+
+
+@given(st.integers(-(1 << 63), (1 << 63) - 1))
+def test_zigzag_varints_agree_with_fastavro(n: int) -> None:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, "long", n)
+    assert long_bytes(n) == out.getvalue()

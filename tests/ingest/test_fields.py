@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aforo.events import EventError
 from ingest import fields as f
@@ -48,9 +51,28 @@ def test_rfc3339(given: str, ms: int) -> None:
     assert f.rfc3339_millis("t", given) == ms
 
 
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.integers(-23 * 60 - 59, 23 * 60 + 59), st.sampled_from(["", ".", "-", "Z"]),
+       st.integers(1, 9), st.integers(0, 99))
+def test_rfc3339_arithmetic_agrees_with_the_calendar(at: datetime, offset_min: int, style: str,
+                                                     digits: int, second: int) -> None:
+    """The integer path (a date seen before) gives what datetime gives."""
+    sign = "-" if offset_min < 0 else "+"
+    zone = "Z" if style == "Z" else f"{sign}{abs(offset_min) // 60:02d}:{abs(offset_min) % 60:02d}"
+    fraction = f".{at.microsecond:06d}000"[:digits + 1] if style in (".", "-") else ""
+    text = f"{at.year:04d}-{at:%m-%dT%H:%M}:{second:02d}{fraction}{zone}"
+    match = f._RFC3339.fullmatch(text)
+    assert match is not None
+    expected = f._rfc3339_calendar("t", text, match)  # also makes the date known
+    assert f.rfc3339_millis("t", text) == expected
+
+
 @pytest.mark.parametrize("given", ["2026-11-27", "2026-11-27T10:00:00", "27/11/2026 10:00",
-                                   "2026-13-01T00:00:00Z", "2026-11-27T10:00Z", 1795773600])
+                                   "2026-13-01T00:00:00Z", "2026-11-27T10:00Z", 1795773600,
+                                   "2026-11-27T24:00:00Z", "2026-11-27T10:60:00Z",
+                                   "2026-11-27T10:00:00+24:00", "2026-02-29T10:00:00Z"])
 def test_rfc3339_refusals(given: Any) -> None:
+    f.rfc3339_millis("t", "2026-11-27T10:00:00Z")  # a known date: the refusals still hold
     with pytest.raises(EventError):
         f.rfc3339_millis("t", given)
 
