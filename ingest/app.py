@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aforo.settings import Settings
 from ingest import openapi
@@ -32,6 +34,7 @@ from ingest.syslog import SyslogListener
 log = logging.getLogger("ingest")
 
 Parser = Callable[[bytes, Context, Budget], tuple[list[Candidate], bool]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 JSON = "application/json"
 CE = "application/cloudevents+json"
@@ -48,13 +51,23 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _error(exc: IngestError) -> JSONResponse:
+class Json(JSONResponse):
+    """A JSON reply rendered by msgspec (a batch's 1000 results in a fraction of json's time)."""
+
+    def render(self, content: Any) -> bytes:
+        return _json_encode(content)
+
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def _error(exc: IngestError) -> Json:
     headers = {}
     if exc.retry_after_s is not None:
         headers["Retry-After"] = str(exc.retry_after_s)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="aforo"'
-    return JSONResponse(exc.body(), exc.status, headers=headers)
+    return Json(exc.body(), exc.status, headers=headers)
 
 
 def _gateway(module: Any) -> Parser:
@@ -139,7 +152,7 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
         result = await process(request, source, endpoint, parse)
         if isinstance(result, IngestError):
             return _error(result)
-        return JSONResponse(result.body(), result.status)
+        return Json(result.body(), result.status)
 
     replies: dict[int | str, dict[str, Any]] = {
         202: {"model": openapi.IngestReply, "description": "accepted (per-event results)"},
@@ -147,11 +160,21 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
         **openapi.ERRORS,
     }
 
-    @app.post("/v1/events", status_code=202, responses=replies, tags=["events"],
-              openapi_extra=openapi.body(
-                  (JSON, openapi.one_or_many(openapi.Event)),
-                  (CE, openapi.CloudEvent.model_json_schema()),
-                  (CE_BATCH, {"type": "array", "items": openapi.CloudEvent.model_json_schema()})))
+    direct: dict[str, Endpoint] = {}
+
+    def post(path: str, **route: Any) -> Callable[[Endpoint], Endpoint]:
+        """Declare a POST route on FastAPI (its OpenAPI entry) and serve it directly."""
+        def register(endpoint: Endpoint) -> Endpoint:
+            app.add_api_route(path, endpoint, methods=["POST"], **route)
+            direct[path] = endpoint
+            return endpoint
+        return register
+
+    @post("/v1/events", status_code=202, responses=replies, tags=["events"],
+          openapi_extra=openapi.body(
+              (JSON, openapi.one_or_many(openapi.Event)),
+              (CE, openapi.CloudEvent.model_json_schema()),
+              (CE_BATCH, {"type": "array", "items": openapi.CloudEvent.model_json_schema()})))
     async def post_events(request: Request) -> Response:
         """One event or a batch (a JSON array); CloudEvents structured or batch."""
         media = _media_type(request)
@@ -167,12 +190,12 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
         ("/v1/gateways/apigee", apigee, "Apigee JavaScript / MessageLogging JSON."),
         ("/v1/gateways/nginx", nginx, "nginx `escape=json` access-log lines (NDJSON)."),
     ):
-        app.add_api_route(path, _gateway_route(handle, module), methods=["POST"], status_code=202,
-                          responses=replies, tags=["gateways"], openapi_extra=gateway_body,
-                          summary=doc, name=f"gateway_{module.SOURCE}")
+        post(path, status_code=202, responses=replies, tags=["gateways"],
+             openapi_extra=gateway_body, summary=doc,
+             name=f"gateway_{module.SOURCE}")(_gateway_route(handle, module))
 
-    @app.post("/v1/gateways/aws/cloudwatch", status_code=202, responses=replies,
-              tags=["gateways"], openapi_extra=openapi.body((JSON, {"type": "object"})))
+    @post("/v1/gateways/aws/cloudwatch", status_code=202, responses=replies,
+          tags=["gateways"], openapi_extra=openapi.body((JSON, {"type": "object"})))
     async def aws_cloudwatch(request: Request) -> Response:
         """A CloudWatch Logs subscription event (`{"awslogs": {"data": ...}}`) of API
         Gateway JSON access logs, as a forwarding Lambda receives it."""
@@ -181,8 +204,8 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
             return aws.cloudwatch(parse_json(data), ctx, budget), True
         return await handle(request, aws.SOURCE, "aws-cloudwatch", parse)
 
-    @app.post("/v1/gateways/aws/firehose", responses={200: {"model": openapi.FirehoseReply}},
-              tags=["gateways"], openapi_extra=openapi.body((JSON, {"type": "object"})))
+    @post("/v1/gateways/aws/firehose", responses={200: {"model": openapi.FirehoseReply}},
+          tags=["gateways"], openapi_extra=openapi.body((JSON, {"type": "object"})))
     async def aws_firehose(request: Request) -> Response:
         """Kinesis Firehose HTTP endpoint delivery of API Gateway access logs. The key is
         the `X-Amz-Firehose-Access-Key` header; the reply is Firehose's contract: 200
@@ -199,10 +222,10 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
         result = await process(request, aws.SOURCE, "aws-firehose", parse, secret=secret)
         body: dict[str, Any] = {"requestId": request_id, "timestamp": int(time.time() * 1000)}
         if not isinstance(result, IngestError):
-            return JSONResponse(body, 200)
+            return Json(body, 200)
         body["errorMessage"] = str(result)
         headers = {"Retry-After": str(result.retry_after_s)} if result.retry_after_s else {}
-        return JSONResponse(body, result.status, headers=headers)
+        return Json(body, result.status, headers=headers)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -221,7 +244,32 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
         """Prometheus text format."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(DirectRoutes, routes=direct)
     return app
+
+
+class DirectRoutes:
+    """Serves the POST endpoints straight from ASGI, before FastAPI's router.
+
+    The endpoints stay declared on FastAPI, which documents them (/docs,
+    /openapi.json) and answers other methods on their paths; only the POSTs skip
+    FastAPI's per-request machinery (routing, dependency solving), which costs
+    about 120 us a request on a 2-core VM: as much as all the work of a
+    single-event request. The endpoints take a plain Starlette Request either way.
+    """
+
+    def __init__(self, app: ASGIApp, routes: dict[str, Endpoint]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.routes.get(scope["path"])
+            if endpoint is not None:
+                response = await endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _gateway_route(handle: Any, module: Any) -> Callable[[Request], Any]:

@@ -50,3 +50,10 @@ def test_openapi_documents_every_endpoint(collector: Collector) -> None:
                             "application/cloudevents-batch+json"}
     docs = collector.get("/docs")
     assert docs.status == 200 and "swagger" in docs.body.lower()
+
+
+def test_other_methods_on_the_ingest_paths_are_refused(collector: Collector) -> None:
+    """POSTs are served before FastAPI's router; the rest still reaches it."""
+    assert collector.get("/v1/events").status == 405
+    assert collector.get("/v1/gateways/kong").status == 405
+    assert collector.post("/v1/nothing-here", {}).status == 404
