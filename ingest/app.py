@@ -13,7 +13,6 @@ from typing import Any
 import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aforo.settings import Settings
@@ -24,7 +23,7 @@ from ingest.config import IngestConfig
 from ingest.errors import IngestError, UnsupportedMediaType
 from ingest.formats import apigee, aws, azure, collector, kong, nginx, typed
 from ingest.keys import Authenticator, KeyStore
-from ingest.metrics import Metrics
+from ingest.metrics import CONTENT_TYPE_LATEST, Metrics
 from ingest.ratelimit import RateLimiter
 from ingest.records import Candidate, Context, flatten
 from ingest.service import Ingestor, Outcome
@@ -110,14 +109,18 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(sink.start)
         if syslog is not None:
-            await syslog.start(config.syslog_host, config.syslog_port)
+            await syslog.start(config.syslog_host, config.syslog_port,
+                               shared=config.workers > 1)
         reloader = asyncio.create_task(_reload_catalog(catalog, config.catalog_reload_s))
+        gauges = asyncio.create_task(_every(1.0, metrics.refresh))
         log.info("collector started", extra={"topic": topic, "bootstrap": sink.bootstrap,
                                              "kafka_up": sink.up})
         try:
             yield
         finally:
             reloader.cancel()
+            gauges.cancel()
+            metrics.close()
             if syslog is not None:
                 syslog.close()
             left = await asyncio.to_thread(sink.close, config.shutdown_flush_s)
@@ -242,7 +245,7 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
     @app.get("/metrics", tags=["operations"])
     async def prometheus() -> Response:
         """Prometheus text format."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(DirectRoutes, routes=direct)
     return app
@@ -280,6 +283,12 @@ def _gateway_route(handle: Any, module: Any) -> Callable[[Request], Any]:
         return response
     route.__doc__ = module.__doc__
     return route
+
+
+async def _every(seconds: float, call: Callable[[], None]) -> None:
+    while True:
+        call()
+        await asyncio.sleep(seconds)
 
 
 async def _reload_catalog(catalog: CatalogHolder, every_s: float) -> None:

@@ -24,6 +24,8 @@ def ingest() -> None:
 @ingest.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="HTTP port (default 8088).")
+@click.option("--workers", type=int, default=None,
+              help="Processes serving the port, each with its own Kafka producer (default 1).")
 @click.option("--syslog-port", type=int, default=None,
               help="UDP syslog port for nginx (default 5140; 0 turns it off).")
 @click.option("--ingest-config", "config_path", type=click.Path(path_type=Path),
@@ -34,7 +36,7 @@ def ingest() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_obj
-def serve(obj, host: str | None, port: int | None, syslog_port: int | None,  # type: ignore[no-untyped-def]
+def serve(obj, host: str | None, port: int | None, workers: int | None, syslog_port: int | None,  # type: ignore[no-untyped-def]
           config_path: Path | None, topic: str | None, access_log: bool | None,
           log_level: str) -> None:
     """Serve the collector until SIGTERM/SIGINT (then flush to Kafka and stop)."""
@@ -42,7 +44,7 @@ def serve(obj, host: str | None, port: int | None, syslog_port: int | None,  # t
 
     settings = obj.get()
     config = load_ingest_config(config_path, host=host, port=port, syslog_port=syslog_port,
-                                access_log=access_log)
+                                access_log=access_log, workers=workers)
     run(settings, config, topic=topic, log_level=log_level)
 
 

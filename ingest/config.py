@@ -47,6 +47,7 @@ class IngestConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8088, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="processes serving the port (uvicorn workers)")
     syslog_host: str = "127.0.0.1"
     syslog_port: int = Field(5140, ge=0, le=65535, description="UDP syslog for nginx; 0 = off")
     limits: Limits = Field(default_factory=Limits)

@@ -1,14 +1,35 @@
-"""Prometheus metrics of one collector (a registry of its own, served at /metrics)."""
+"""Prometheus metrics of one collector (a registry of its own, served at /metrics).
+
+With several worker processes (`workers: N`), prometheus_client's multiprocess
+mode is on (the supervisor sets PROMETHEUS_MULTIPROC_DIR before the workers
+start): each worker writes its values to files there, and a scrape of any worker
+reads all of them, counters and histograms summed. The two gauges are refreshed
+every second by each worker then, summed (queue depth) or the minimum (Kafka up)
+over the live workers; one process reads them at scrape time.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_DIR", "Metrics"]
 
 
 class Metrics:
     def __init__(self, queue_depth: Callable[[], float], kafka_up: Callable[[], float]) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_DIR))
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("aforo_ingest_requests", "HTTP requests by endpoint and status",
@@ -34,11 +55,34 @@ class Metrics:
                             "Syslog events Kafka did not take (UDP cannot be answered)", registry=r)
         self.catalog_reloads = Counter("aforo_ingest_catalog_reloads", "Catalog reloads by result",
                                        ["result"], registry=r)
-        depth = Gauge("aforo_ingest_producer_queue_depth",
-                      "Messages waiting in the producer for Kafka's ack", registry=r)
-        depth.set_function(queue_depth)
-        up = Gauge("aforo_ingest_kafka_up", "1 when Kafka answers the collector", registry=r)
-        up.set_function(kafka_up)
+        self._depth = Gauge("aforo_ingest_producer_queue_depth",
+                            "Messages waiting in the producer for Kafka's ack", registry=r,
+                            multiprocess_mode="livesum")
+        self._up = Gauge("aforo_ingest_kafka_up", "1 when Kafka answers the collector", registry=r,
+                         multiprocess_mode="livemin")
+        self._queue_depth, self._kafka_up = queue_depth, kafka_up
+        if not self.multiprocess:
+            self._depth.set_function(queue_depth)
+            self._up.set_function(kafka_up)
+
+    def refresh(self) -> None:
+        """Write the gauges' current values (multiprocess mode: they are files)."""
+        if self.multiprocess:
+            self._depth.set(self._queue_depth())
+            self._up.set(self._kafka_up())
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this collector: of every worker in multiprocess mode."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """This worker is stopping: drop its live gauges from the sums."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())
 
     def on_ack(self, seconds: float, events: int) -> None:
         self.produce_latency.observe(seconds)

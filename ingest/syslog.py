@@ -36,9 +36,12 @@ class SyslogListener(asyncio.DatagramProtocol):
         self.address: tuple[str, int] | None = None
         self.received = 0
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *, shared: bool = False) -> None:
+        """Listen on host:port; `shared`: with SO_REUSEPORT, for several workers
+        on one port (the kernel spreads the datagrams over them)."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=(host, port), reuse_port=shared or None)
         sock = transport.get_extra_info("socket")
         # A burst of datagrams waits here while the loop is busy; the kernel caps the
         # size at net.core.rmem_max (raise it for high-volume nginx fleets).
