@@ -113,7 +113,8 @@ class KafkaBroker:
         if (self.dir / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
+        # `=`: a random id may start with "-", which would read as an option.
+        cmd = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config))
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
