@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+_NOT_RUNNING = "Not all required tasks are currently running"
+
 
 class FlinkRestError(RuntimeError):
     """The REST call failed or the job did not reach the wanted state."""
@@ -86,20 +88,34 @@ class FlinkRest:
 
     def stop_with_savepoint(self, job_id: str, target_dir: str, drain: bool,
                             timeout_s: float = 300.0) -> str:
-        """Stop the job, taking a savepoint; return the savepoint's location."""
-        trigger = self._call(f"/jobs/{job_id}/stop",
-                             {"drain": drain, "targetDirectory": target_dir}, method="POST")
-        request_id = trigger["request-id"]
+        """Stop the job, taking a savepoint; return the savepoint's location.
+
+        Right after a (re)start some tasks may still be deploying and Flink refuses
+        the savepoint: that is retried until `timeout_s`.
+        """
         deadline = time.monotonic() + timeout_s
+        while True:
+            trigger = self._call(f"/jobs/{job_id}/stop",
+                                 {"drain": drain, "targetDirectory": target_dir}, method="POST")
+            location, failure = self._await_savepoint(job_id, trigger["request-id"], deadline)
+            if location is not None:
+                return location
+            cause = str(failure.get("stack-trace") or failure)
+            if _NOT_RUNNING not in cause or time.monotonic() > deadline:
+                raise FlinkRestError(f"savepoint failed: {cause.splitlines()[0][:2000]}")
+            time.sleep(1)
+
+    def _await_savepoint(self, job_id: str, request_id: str, deadline: float) -> tuple[str | None, dict]:
+        """(location, {}) when done, else (None, the failure cause)."""
         while time.monotonic() < deadline:
             status = self._call(f"/jobs/{job_id}/savepoints/{request_id}")
             if status["status"]["id"] == "COMPLETED":
                 operation = status.get("operation", {})
                 if "failure-cause" in operation:
-                    raise FlinkRestError(f"savepoint failed: {operation['failure-cause']}")
-                return operation["location"]
+                    return None, operation["failure-cause"]
+                return operation["location"], {}
             time.sleep(0.5)
-        raise FlinkRestError(f"savepoint of job {job_id} not done after {timeout_s}s")
+        raise FlinkRestError(f"savepoint of job {job_id} not done in time")
 
     def cancel(self, job_id: str) -> None:
         self._call(f"/jobs/{job_id}?mode=cancel", method="PATCH")

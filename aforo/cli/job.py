@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -20,13 +24,29 @@ def _options(group_prefix: str, fail_once_after: int, fail_marker: str) -> JobOp
     return JobOptions(group_prefix=group_prefix, fail_once_after=fail_once_after, fail_marker=fail_marker)
 
 
-def _report(result: RunResult) -> None:
+@contextmanager
+def _stdout_for_the_report() -> Iterator[TextIO]:
+    """The MiniCluster's JVM inherits this process's stdout and its loggers may write
+    there; point fd 1 at stderr while the job runs, and keep stdout for the JSON report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with os.fdopen(os.dup(saved), "w") as report:
+            yield report
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _report(result: RunResult, out: TextIO | None = None) -> None:
     rate = result.records / result.seconds if result.seconds else 0
     click.echo(json.dumps({"job_id": result.job_id, "savepoint": result.savepoint,
                            "seconds": round(result.seconds, 2), "records": result.records,
                            "records_per_second": round(rate), "checkpoints": result.checkpoints,
                            "last_checkpoint_ms": result.last_checkpoint_ms,
-                           "last_checkpoint_bytes": result.last_checkpoint_bytes}, indent=1))
+                           "last_checkpoint_bytes": result.last_checkpoint_bytes}, indent=1), file=out)
 
 
 _common = [
@@ -34,7 +54,7 @@ _common = [
                  help="Stop (drained savepoint) once the topics' current end is consumed."),
     click.option("--fresh", is_flag=True, help="Do not resume from the latest savepoint."),
     click.option("--group-prefix", default="aforo-metering", show_default=True,
-                 help="Kafka consumer groups: <prefix>-validate and <prefix>-meter."),
+                 help="The Kafka consumer group (offsets for a start without a savepoint)."),
     click.option("--timeout", "timeout_s", default=1800.0, show_default=True,
                  help="With --bounded: give up after this many seconds."),
     click.option("--fail-once-after", default=0, hidden=True),
@@ -61,12 +81,13 @@ def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_mark
     from jobs.runner import run_local
 
     settings = obj.get()
-    try:
-        result = run_local(settings, bounded, _options(group_prefix, fail_once_after, fail_marker),
-                           fresh=fresh, timeout_s=timeout_s)
-    except FlinkRestError as exc:
-        raise click.ClickException(str(exc)) from None
-    _report(result)
+    with _stdout_for_the_report() as out:
+        try:
+            result = run_local(settings, bounded, _options(group_prefix, fail_once_after, fail_marker),
+                               fresh=fresh, timeout_s=timeout_s)
+        except FlinkRestError as exc:
+            raise click.ClickException(str(exc)) from None
+        _report(result, out)
 
 
 @job.command()
