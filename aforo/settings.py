@@ -36,8 +36,6 @@ def _default_topics() -> dict[str, TopicSettings]:
     return {
         "usage_events": TopicSettings(name="aforo.usage-events", partitions=3),
         "dead_letters": TopicSettings(name="aforo.dead-letters", partitions=1),
-        # Validated events, written exactly-once by the metering job's first stage.
-        "valid_events": TopicSettings(name="aforo.usage-events.valid", partitions=3),
     }
 
 

@@ -24,6 +24,7 @@ from aforo.pricing import (
     rate,
     rate_increment,
     rate_values,
+    rate_values_increment,
     round_money,
 )
 from aforo.pricing.numbers import CONTEXT
@@ -33,9 +34,6 @@ from invoicing.usage import Usage
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-# The metering job leaves the hourly rows of percentage prices at 0 and lets the
-# close rate their transactions (udfs/rating.py), so that is what they must sum to.
-PERCENTAGE_STREAMED = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +76,8 @@ def _rate_charge(catalog: Catalog, tenant_id: str, period: Period, charge: Resol
             quantity = sum(values, ZERO)
             late = sum((value for value, is_late in rows if is_late), ZERO)
         rating = rate_values(price, values)
-        expected = PERCENTAGE_STREAMED
+        # The stream rated the on-time transactions one hour at a time, in event-time order.
+        expected = rate_values_increment(price, 0, ZERO, [value for value, is_late in rows if not is_late])
     else:
         mu = usage.metric(tenant_id, period.start, charge.metric)
         quantity = mu.quantity(metric.aggregation)

@@ -8,7 +8,7 @@ import sys
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from aforo.flinkconf import job_settings
-from aforo.jars import ensure_jars, jar_paths
+from aforo.jars import flink_job_jars
 from aforo.settings import Settings
 from aforo.stack.flink import FlinkCluster
 
@@ -32,7 +32,7 @@ def create_table_env(settings: Settings, streaming: bool = True,
     A local MiniCluster ignores job-level keys in a cluster file, so they are set
     here, in code; on a standalone cluster the same keys arrive with the job.
     """
-    ensure_jars(settings.jars_dir, ("flink",))
+    jars = flink_job_jars(settings.jars_dir)
     _stage_local_flink(settings)
     env_settings = (EnvironmentSettings.in_streaming_mode() if streaming
                     else EnvironmentSettings.in_batch_mode())
@@ -40,7 +40,7 @@ def create_table_env(settings: Settings, streaming: bool = True,
     conf = t_env.get_config()
     values = job_settings()
     values.update({
-        "pipeline.jars": ";".join(p.as_uri() for p in jar_paths(settings.jars_dir, "flink")),
+        "pipeline.jars": ";".join(p.as_uri() for p in jars),
         "execution.checkpointing.dir": (settings.home / "checkpoints").as_uri(),
         "execution.checkpointing.savepoint-dir": (settings.home / "savepoints").as_uri(),
         "python.executable": sys.executable,

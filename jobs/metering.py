@@ -1,11 +1,11 @@
 """The metering job: Kafka -> validation -> exactly-once dedup -> hourly windows -> rating -> Parquet.
 
-Stage one checks every message (dead letters keep the reason and the original
-bytes) and writes the valid ones, exactly once, to a validated topic. Stage two
-reads that topic with Flink's avro format and event-time watermarks,
-deduplicates on (tenant, idempotency key), archives events, captures late
-ones, windows by the hour and rates each window with the pricing library.
-Both stages run in one streaming job; jobs/runner.py starts, watches and stops
+The source decodes and checks every message in Java (the aforo-usage-event
+format, udfs/java) with per-partition event-time watermarks; rejected messages
+go to the dead-letter topic with the reason and the original bytes. The rest
+is deduplicated on (tenant, idempotency key), archived, captured if late,
+windowed by the hour and rated with the pricing library (Python UDFs, one call
+per hourly row, never per event). One streaming job; jobs/runner.py starts, watches and stops
 it (`aforo job run|submit|stop`). `flink run -py jobs/metering.py` runs this file.
 """
 
@@ -22,13 +22,12 @@ from aforo.settings import Settings, load_settings
 from jobs import metering_sql, sources
 from jobs.environment import create_table_env
 from udfs.rating import billing_context_udf, rate_window_udf
-from udfs.validate import check_event_udf
 
 
 @dataclass(frozen=True)
 class JobOptions:
     group_prefix: str = "aforo-metering"
-    # Chaos testing: fail once after this many validated records (then recover
+    # Chaos testing: fail once after this many messages (then recover
     # from the last checkpoint). The marker file makes it fail only once.
     fail_once_after: int = 0
     fail_marker: str = ""
@@ -39,25 +38,16 @@ def numeric_value_fields(catalog: Catalog) -> frozenset[str]:
                      if m.value_field and m.aggregation in ("sum", "max", "latest"))
 
 
-def build_validation(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
-                     options: JobOptions, statements: StatementSet) -> None:
-    m = settings.metering
-    t_env.create_temporary_system_function("check_event", check_event_udf(
-        numeric_value_fields(catalog), m.max_future_s, options.fail_once_after, options.fail_marker))
-    t_env.create_temporary_table("raw_events", sources.raw_events(
-        settings, f"{options.group_prefix}-validate", bounded=False))
-    t_env.create_temporary_table("valid_events_sink", sources.valid_events_sink(settings, options.group_prefix))
-    t_env.create_temporary_table("dead_letters", sources.dead_letters_sink(settings, options.group_prefix))
-    _run(t_env, metering_sql.validation_statements(), statements)
-
-
 def build_metering(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
                    options: JobOptions, statements: StatementSet) -> None:
     m = settings.metering
+    rules = sources.EventRules(numeric_value_fields(catalog), m.max_future_s,
+                               options.fail_once_after, options.fail_marker)
     t_env.create_temporary_system_function("billing_context", billing_context_udf(catalog))
     t_env.create_temporary_system_function("rate_window", rate_window_udf(catalog))
-    t_env.create_temporary_table("valid_events", sources.valid_events(
-        settings, f"{options.group_prefix}-meter", False, m.max_out_of_orderness_s))
+    t_env.create_temporary_table("usage_events", sources.usage_events(
+        settings, options.group_prefix, rules, m.max_out_of_orderness_s))
+    t_env.create_temporary_table("dead_letters", sources.dead_letters_sink(settings, options.group_prefix))
     t_env.create_temporary_table("events_archive", sources.parquet_table(
         settings, "events", sources.ARCHIVE_COLUMNS, "event_date"))
     t_env.create_temporary_table("late_events", sources.parquet_table(
@@ -88,9 +78,8 @@ def job_config(settings: Settings) -> dict[str, str]:
 
 def build_pipeline(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
                    options: JobOptions) -> StatementSet:
-    """Both stages in one statement set (one Flink job)."""
+    """All inserts in one statement set (one Flink job)."""
     statements = t_env.create_statement_set()
-    build_validation(t_env, settings, catalog, options, statements)
     build_metering(t_env, settings, catalog, options, statements)
     return statements
 

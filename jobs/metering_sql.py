@@ -84,19 +84,34 @@ _AGGREGATE = {
 }
 
 
+TRANSACTION = f"ROW<event_time TIMESTAMP(3), idempotency_key STRING, `value` {QUANTITY}>"
+TRANSACTIONS = f"ARRAY<{TRANSACTION}>"
+
+
 def hourly_sql(catalog: Catalog) -> str:
-    """Hourly tumbling event-time windows per tenant, metric and API."""
-    by_aggregate: dict[str, list[str]] = {}
+    """Hourly tumbling event-time windows per tenant, metric and API.
+
+    Metrics priced per transaction (percentage) also carry the hour's
+    transactions, for rate_window to rate one by one in event-time order.
+    """
+    values = catalog.value_metrics()
+    by_aggregate: dict[tuple[str, bool], list[str]] = {}
     for key, metric in sorted(catalog.metrics.items()):
-        by_aggregate.setdefault(_AGGREGATE[metric.aggregation], []).append(key)
+        by_aggregate.setdefault((_AGGREGATE[metric.aggregation], key in values), []).append(key)
     selects = []
-    for aggregate, keys in sorted(by_aggregate.items()):
+    for (aggregate, per_transaction), keys in sorted(by_aggregate.items()):
+        transactions = (f"ARRAY_AGG(CAST(ROW(event_time, idempotency_key, quantity) AS {TRANSACTION}))"
+                        if per_transaction else f"CAST(NULL AS {TRANSACTIONS})")
+        # Transactions are rated in strict event-time order across the tenant's
+        # APIs, so a per-transaction metric's hour is one row (api '').
+        api, by_api = ("CAST('' AS STRING)", "") if per_transaction else ("api", ", api")
         selects.append(
-            "SELECT window_start, window_end, window_time, tenant_id, metric, api,\n"
-            f"       {aggregate} AS quantity, COUNT(*) AS event_count\n"
+            f"SELECT window_start, window_end, window_time, tenant_id, metric, {api} AS api,\n"
+            f"       {aggregate} AS quantity, COUNT(*) AS event_count,\n"
+            f"       {transactions} AS transactions\n"
             "FROM TABLE(TUMBLE(TABLE on_time_rows, DESCRIPTOR(event_time), INTERVAL '1' HOUR))\n"
             f"WHERE metric IN ({', '.join(literal(k) for k in keys)})\n"
-            "GROUP BY window_start, window_end, window_time, tenant_id, metric, api"
+            f"GROUP BY window_start, window_end, window_time, tenant_id, metric{by_api}"
         )
     return "CREATE TEMPORARY VIEW hourly AS\n" + "\nUNION ALL\n".join(selects) + ";"
 
@@ -120,19 +135,14 @@ def _file(name: str) -> list[str]:
     return split_statements((SQL_DIR / name).read_text())
 
 
-def validation_statements() -> list[str]:
-    return _file("10_validate.sql")
-
-
 def metering_statements(catalog: Catalog) -> list[str]:
-    return (_file("20_archive.sql") + [metric_rows_sql(catalog).rstrip(";")] + _file("40_late.sql")
-            + [hourly_sql(catalog).rstrip(";")] + _file("60_line_items.sql"))
+    """All of the job's SQL, in the order it runs."""
+    return (_file("10_dedup.sql") + _file("20_archive.sql") + [metric_rows_sql(catalog).rstrip(";")]
+            + _file("40_late.sql") + [hourly_sql(catalog).rstrip(";")] + _file("60_line_items.sql"))
 
 
 def explain(catalog: Catalog) -> str:
-    parts = ["-- stage 1: validation and dedup (raw_events -> valid_events_sink | dead_letters)"]
-    parts += [s + ";" for s in validation_statements()]
-    parts += ["-- stage 2: archive, metrics, late capture, hourly windows, rating"]
+    parts = ["-- usage_events: the topic, each message decoded and checked by the aforo-usage-event format"]
     parts += [s + ";" for s in metering_statements(catalog)]
     return "\n\n".join(parts) + "\n"
 

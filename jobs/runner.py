@@ -65,35 +65,25 @@ def recovery_config(settings: Settings, fresh: bool) -> dict[str, str]:
     return {"execution.state-recovery.path": savepoint} if savepoint else {}
 
 
-def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group_prefix: str,
+def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
                    ends: dict[int, int], timeout_s: float, progress: Progress) -> None:
-    """Block until both stages have consumed (and checkpointed) everything up to `ends`."""
-    bootstrap = settings.kafka.bootstrap
-    raw_topic = settings.kafka.topic("usage_events").name
-    valid_topic = settings.kafka.topic("valid_events").name
+    """Block until the job has consumed everything up to `ends` (offsets are committed on checkpoints)."""
+    topic = settings.kafka.topic("usage_events").name
     deadline = time.monotonic() + timeout_s
-
-    def _wait(topic: str, group: str, topic_ends: dict[int, int], stage: str) -> None:
-        last = 0.0
-        while True:
-            state = rest.state(job_id)
-            if state in ("FAILED", "CANCELED", "FINISHED"):
-                raise FlinkRestError(f"job {job_id} is {state} while catching up ({stage})")
-            pending = pending_records(bootstrap, topic, group, topic_ends)
-            if pending == 0:
-                return
-            if time.monotonic() > deadline:
-                raise FlinkRestError(f"{stage}: {pending} records still pending after {timeout_s}s")
-            if time.monotonic() - last > 5:
-                progress(f"{stage}: {pending:,} records to go (job {state})")
-                last = time.monotonic()
-            time.sleep(1)
-
-    _wait(raw_topic, f"{group_prefix}-validate", ends, "validation")
-    # One more checkpoint commits the validated-topic transactions holding those records.
-    done = rest.completed_checkpoints(job_id)
-    rest.wait_checkpoints(job_id, done + 1, max(deadline - time.monotonic(), 1))
-    _wait(valid_topic, f"{group_prefix}-meter", end_offsets(bootstrap, valid_topic), "metering")
+    last = 0.0
+    while True:
+        state = rest.state(job_id)
+        if state in ("FAILED", "CANCELED", "FINISHED"):
+            raise FlinkRestError(f"job {job_id} is {state} while catching up")
+        pending = pending_records(settings.kafka.bootstrap, topic, group, ends)
+        if pending == 0:
+            return
+        if time.monotonic() > deadline:
+            raise FlinkRestError(f"{pending} records still pending after {timeout_s}s")
+        if time.monotonic() - last > 5:
+            progress(f"{pending:,} records to go (job {state})")
+            last = time.monotonic()
+        time.sleep(1)
 
 
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyflink.table import DataTypes, Schema, TableDescriptor
 
+from aforo.events import SCHEMA_PATH
 from aforo.settings import Settings
 
 # The Avro contract (schemas/usage_event.avsc) as Flink types. Flink's `avro`
@@ -54,14 +57,48 @@ def avro_events(settings: Settings, group_id: str, bounded: bool = False,
     return builder.build()
 
 
-def _event_schema(watermark_delay_s: int | None = None) -> Schema:
-    builder = Schema.new_builder()
-    for name, dtype in EVENT_COLUMNS:
-        builder = builder.column(name, dtype)
-    if watermark_delay_s is not None:
-        s = int(watermark_delay_s)
-        delay = f"INTERVAL '{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}' HOUR TO SECOND"
-        builder = builder.watermark("event_time", f"event_time - {delay}")
+def _watermark(builder: Schema.Builder, delay_s: int) -> Schema.Builder:
+    s = int(delay_s)
+    delay = f"INTERVAL '{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}' HOUR TO SECOND"
+    return builder.watermark("event_time", f"event_time - {delay}")
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """What the source's format checks per message (udfs/java: the aforo-usage-event format)."""
+    numeric_fields: frozenset[str] = frozenset()
+    max_future_s: int = 86400
+    # Chaos testing: fail once after this many messages; the marker file makes it once.
+    fail_once_after: int = 0
+    fail_marker: str = ""
+
+
+def usage_events(settings: Settings, group_id: str, rules: EventRules, watermark_delay_s: int,
+                 bounded: bool = False) -> TableDescriptor:
+    """Every message of the usage-events topic, decoded and checked in the source (Java).
+
+    A billable event has `reject_reason` NULL and its fields; anything else has
+    the reason and the original bytes (`payload`), for the dead-letter topic.
+    """
+    schema = Schema.new_builder().column("msg_key", DataTypes.BYTES())
+    for name, dtype in EVENT_COLUMNS:  # nullable: a rejected message has no fields
+        schema = schema.column(name, dtype if name == "event_time" else dtype.nullable())
+    schema = (schema.column("reject_reason", DataTypes.STRING())
+              .column("payload", DataTypes.BYTES())
+              .column_by_metadata("kafka_topic", DataTypes.STRING(), "topic", True)
+              .column_by_metadata("kafka_partition", DataTypes.INT(), "partition", True)
+              .column_by_metadata("kafka_offset", DataTypes.BIGINT(), "offset", True)
+              .column_by_expression("proc_time", "PROCTIME()"))
+    fmt = "value.aforo-usage-event."
+    builder = (_kafka(settings, group_id, bounded).schema(_watermark(schema, watermark_delay_s).build())
+               .option("key.format", "raw").option("key.fields", "msg_key")
+               .option("value.format", "aforo-usage-event").option("value.fields-include", "EXCEPT_KEY")
+               .option(fmt + "contract", SCHEMA_PATH.read_text())
+               .option(fmt + "numeric-fields", ",".join(sorted(rules.numeric_fields)))
+               .option(fmt + "max-future-ms", str(rules.max_future_s * 1000)))
+    if rules.fail_once_after:
+        builder = (builder.option(fmt + "chaos.fail-once-after", str(rules.fail_once_after))
+                   .option(fmt + "chaos.fail-marker", rules.fail_marker))
     return builder.build()
 
 
@@ -71,55 +108,20 @@ def _kafka_topic(settings: Settings, role: str) -> TableDescriptor.Builder:
             .option("properties.bootstrap.servers", settings.kafka.bootstrap))
 
 
-def raw_events(settings: Settings, group_id: str, bounded: bool) -> TableDescriptor:
-    """Stage one's input: the bytes of each message, whatever they are."""
-    schema = (Schema.new_builder()
-              .column("msg_key", DataTypes.BYTES())
-              .column("payload", DataTypes.BYTES())
-              .column_by_metadata("kafka_topic", DataTypes.STRING(), "topic", True)
-              .column_by_metadata("kafka_partition", DataTypes.INT(), "partition", True)
-              .column_by_metadata("kafka_offset", DataTypes.BIGINT(), "offset", True)
-              .column_by_expression("proc_time", "PROCTIME()")
-              .build())
-    builder = (_kafka(settings, group_id, bounded).schema(schema)
-               .option("key.format", "raw").option("key.fields", "msg_key")
-               .option("value.format", "raw").option("value.fields-include", "EXCEPT_KEY"))
-    return builder.build()
-
-
-def _exactly_once(builder: TableDescriptor.Builder, prefix: str) -> TableDescriptor.Builder:
-    return (builder.option("sink.delivery-guarantee", "exactly-once")
-            .option("sink.transactional-id-prefix", prefix)
-            .option("properties.transaction.timeout.ms", "900000"))
-
-
-def valid_events_sink(settings: Settings, prefix: str) -> TableDescriptor:
-    schema = Schema.new_builder().column("msg_key", DataTypes.BYTES()).column("payload", DataTypes.BYTES()).build()
-    builder = (_kafka_topic(settings, "valid_events").schema(schema)
-               .option("key.format", "raw").option("key.fields", "msg_key")
-               .option("value.format", "raw").option("value.fields-include", "EXCEPT_KEY"))
-    return _exactly_once(builder, prefix + "-valid").build()
-
-
 def dead_letters_sink(settings: Settings, prefix: str) -> TableDescriptor:
+    """The dead-letter topic, written in Kafka transactions committed with each checkpoint."""
     schema = (Schema.new_builder()
               .column("msg_key", DataTypes.BYTES())
               .column("payload", DataTypes.BYTES())
               .column_by_metadata("headers", DataTypes.MAP(DataTypes.STRING(), DataTypes.BYTES()), "headers")
               .build())
-    builder = (_kafka_topic(settings, "dead_letters").schema(schema)
-               .option("key.format", "raw").option("key.fields", "msg_key")
-               .option("value.format", "raw").option("value.fields-include", "EXCEPT_KEY"))
-    return _exactly_once(builder, prefix + "-dlq").build()
-
-
-def valid_events(settings: Settings, group_id: str, bounded: bool, watermark_delay_s: int) -> TableDescriptor:
-    """Stage two's input: validated, deduplicated events, decoded by Flink's avro format."""
-    builder = (_kafka(settings, group_id, bounded)
-               .option("topic", settings.kafka.topic("valid_events").name)
-               .schema(_event_schema(watermark_delay_s=watermark_delay_s))
-               .format("avro"))
-    return builder.build()
+    return (_kafka_topic(settings, "dead_letters").schema(schema)
+            .option("key.format", "raw").option("key.fields", "msg_key")
+            .option("value.format", "raw").option("value.fields-include", "EXCEPT_KEY")
+            .option("sink.delivery-guarantee", "exactly-once")
+            .option("sink.transactional-id-prefix", prefix + "-dlq")
+            .option("properties.transaction.timeout.ms", "900000")
+            .build())
 
 
 def parquet_table(settings: Settings, table: str, columns: list[tuple[str, object]],

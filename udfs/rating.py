@@ -2,8 +2,9 @@
 
 The catalog is loaded by the job and pickled into the UDF, so a remote
 TaskManager rates with exactly the catalog revision the job was started with.
-Percentage prices are rated per transaction; their hourly rows carry 0 here and
-the period close rates their transactions in event-time order.
+Prices per transaction (percentage) are rated on the hour's transactions in
+event-time order (ties by idempotency key, as the period close orders them),
+after the period's earlier on-time transactions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pyflink.table.udf import ScalarFunction, udf
 from aforo.catalog import Catalog
 from aforo.catalog.model import ResolvedCharge
 from aforo.catalog.periods import period_containing
-from aforo.pricing import rate_increment
+from aforo.pricing import rate_increment, rate_values_increment
 
 CONTEXT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("period_start", DataTypes.TIMESTAMP(3)),
@@ -82,13 +83,17 @@ class BillingContext(_CatalogFunction):
 
 
 class RateWindow(_CatalogFunction):
-    """The exact charge of `quantity` units after `before` units in the period (text)."""
+    """The hour's exact charge (text): of `quantity` units after `before` units in the
+    period, or of its `transactions` after `count_before` worth `before`."""
 
     def eval(self, tenant: str, metric: str, window_start: datetime,  # type: ignore[no-untyped-def]
-             before: Decimal, quantity: Decimal) -> str:
+             before: Decimal, quantity: Decimal, count_before: int, transactions) -> str:
         charge = self._charge(tenant, metric, window_start)
-        if charge is None or charge.price.model_name == "percentage":
+        if charge is None:
             return "0"
+        if charge.price.model.rates == "values":
+            ordered = sorted(transactions or (), key=lambda t: (t[0], t[1]))
+            return str(rate_values_increment(charge.price, count_before, before, [t[2] for t in ordered]))
         return str(rate_increment(charge.price, before, quantity))
 
 

@@ -58,6 +58,16 @@ class Catalog:
             for charge in version.charges
         ]
 
+    def value_metrics(self) -> frozenset[str]:
+        """Metrics that some plan version prices per transaction (a `values` model such as
+        percentage): their hours must carry each transaction. An override must rate the
+        same way as the plan's price (validated at load), so plans alone decide."""
+        return frozenset(
+            charge.metric
+            for plan in self.plans.values() for version in plan.versions for charge in version.charges
+            if charge.metric and charge.price.model.rates == "values"
+        )
+
     def charges_for(self, tenant_id: str, at: datetime) -> list[ResolvedCharge]:
         """The tenant's charges at `at`, in plan order, with their overrides applied.
         [] for an unknown tenant or before the plan's first version."""

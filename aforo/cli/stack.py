@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from aforo.jars import JAR_SETS, ensure_jars
+from aforo.jars import JAR_SETS, ensure_jars, format_jar
 from aforo.stack.flink import FlinkCluster
 from aforo.stack.kafka import KafkaBroker
 
@@ -54,9 +54,10 @@ def status(obj) -> None:  # type: ignore[no-untyped-def]
 @click.command()
 @click.pass_obj
 def jars(obj) -> None:  # type: ignore[no-untyped-def]
-    """Fetch the Kafka and Flink jars from Maven Central (cached outside git)."""
+    """Fetch the Kafka and Flink jars from Maven Central and build udfs/java (cached outside git)."""
     settings = obj.get()
     ensure_jars(settings.jars_dir, JAR_SETS)
+    format_jar(settings.jars_dir)
     click.echo(f"jars ready in {settings.jars_dir}")
 
 

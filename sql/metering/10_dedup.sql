@@ -1,30 +1,42 @@
--- Stage one: every message gets one verdict from check_event(): the dedup key
--- `event:<tenant>/<idempotency key>`, or `reject:<reason>`.
-CREATE TEMPORARY VIEW checked_events AS
-SELECT msg_key, payload, kafka_topic, kafka_partition, kafka_offset, proc_time,
-       check_event(payload) AS verdict
-FROM raw_events;
+-- Every message was decoded and checked in the source by the aforo-usage-event
+-- format (udfs/java): reject_reason is NULL for a billable event.
 
 -- Exactly-once deduplication on (tenant, idempotency key): keep the first copy.
 -- Flink's native keep-first operator; keys are remembered for the dedup horizon
 -- (table.exec.state.ttl) in RocksDB and snapshotted with every checkpoint, in
--- the same checkpoint that commits the Kafka transaction carrying the event.
-INSERT INTO valid_events_sink
-SELECT msg_key, payload
+-- the same checkpoint that commits the Parquet files holding the event. The
+-- event-time attribute (and the source's per-partition watermarks) pass through.
+-- The event's other fields travel as one ROW column: every consumer then needs
+-- the same columns, so the planner keeps ONE dedup operator instead of pushing
+-- each consumer's projection below it (one copy, with its own state, per branch).
+CREATE TEMPORARY VIEW deduplicated AS
+SELECT tenant_id, idempotency_key, event_time, e
 FROM (
-  SELECT msg_key, payload,
-         ROW_NUMBER() OVER (PARTITION BY verdict ORDER BY proc_time ASC) AS row_num
-  FROM checked_events
-  WHERE verdict LIKE 'event:%'
+  SELECT tenant_id, idempotency_key, event_time,
+         CAST(ROW(source, event_type, api, route, `method`, status, latency_ms,
+                  request_bytes, response_bytes, `value`, properties)
+              AS ROW<source STRING, event_type STRING, api STRING, route STRING, `method` STRING,
+                     status INT, latency_ms INT, request_bytes BIGINT, response_bytes BIGINT,
+                     `value` STRING, properties MAP<STRING, STRING>>) AS e,
+         ROW_NUMBER() OVER (PARTITION BY tenant_id, idempotency_key ORDER BY proc_time ASC) AS row_num
+  FROM usage_events
+  WHERE reject_reason IS NULL
 )
 WHERE row_num = 1;
+
+CREATE TEMPORARY VIEW valid_events AS
+SELECT idempotency_key, tenant_id, e.source AS source, e.event_type AS event_type, event_time,
+       e.api AS api, e.route AS route, e.`method` AS `method`, e.status AS status,
+       e.latency_ms AS latency_ms, e.request_bytes AS request_bytes,
+       e.response_bytes AS response_bytes, e.`value` AS `value`, e.properties AS properties
+FROM deduplicated;
 
 -- Rejected: to the dead-letter topic with the reason and the original bytes.
 INSERT INTO dead_letters
 SELECT msg_key, payload,
-       MAP['aforo.reason', CAST(SUBSTRING(verdict FROM 8) AS BYTES),
+       MAP['aforo.reason', CAST(reject_reason AS BYTES),
            'aforo.source.topic', CAST(kafka_topic AS BYTES),
            'aforo.source.partition', CAST(CAST(kafka_partition AS STRING) AS BYTES),
            'aforo.source.offset', CAST(CAST(kafka_offset AS STRING) AS BYTES)]
-FROM checked_events
-WHERE verdict LIKE 'reject:%';
+FROM usage_events
+WHERE reject_reason IS NOT NULL;

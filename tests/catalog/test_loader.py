@@ -153,3 +153,13 @@ def test_the_catalog_pickles_for_the_flink_udfs(cat: Catalog) -> None:
     at = datetime(2026, 11, 20, tzinfo=UTC)
     assert [rate(c.price, 47200).amount for c in copy.charges_for("acme", at)] == \
         [rate(c.price, 47200).amount for c in cat.charges_for("acme", at)]
+
+
+def test_value_metrics_are_those_priced_per_transaction(cat: Catalog, load_errors) -> None:
+    assert cat.value_metrics() == {"payment_value"}
+    # An override cannot switch a quantity metric to a price per transaction.
+    customer = (EXAMPLE / "customers" / "initech.yaml").read_text().replace(
+        "overrides:\n", "overrides:\n  compute:\n    model: percentage\n    percent: \"1\"\n", 1)
+    assert load_errors(customers__initech_yaml=customer) == [
+        "customers/initech.yaml: overrides.compute.model: must rate quantity like the plan's per_unit price"
+        " (got 'percentage')"]

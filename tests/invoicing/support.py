@@ -3,8 +3,8 @@
 `usage_events()` makes the ground truth: seeded events for several customers on
 different plans. `write_tables()` writes what the metering job would make of
 them: the event archive, the late events (behind the watermark), and hourly line
-items whose amounts are the pricing library's rate_increment of each hour
-(percentage rows at 0, as udfs/rating.py leaves them). The tests compute the
+items whose amounts are the pricing library's rating of each hour
+(percentage transaction by transaction, as udfs/rating.py does). The tests compute the
 expected invoices from the events themselves, with their own arithmetic.
 """
 
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aforo.catalog import Catalog
-from aforo.pricing import rate_increment
+from aforo.pricing import rate_increment, rate_values_increment
 from aforo.tables import EVENTS, LATE_EVENTS, LINE_ITEMS
 
 CATALOG = Path(__file__).with_name("catalog")
@@ -118,24 +118,33 @@ def metric_rows(catalog: Catalog, events: Iterable[Event]) -> list[dict[str, Any
 
 
 def line_item_rows(catalog: Catalog, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Hourly line items of the on-time metric rows, rated F(ptd) - F(ptd - q)."""
-    hourly: dict[tuple[str, str, str, datetime], list[Decimal]] = defaultdict(list)
+    """Hourly line items of the on-time metric rows as the metering job writes them: rated
+    F(ptd) - F(ptd - q), or transaction by transaction in event-time order for a metric
+    priced per transaction (one row per tenant and hour, api '')."""
+    per_transaction = catalog.value_metrics()
+    hourly: dict[tuple[str, str, str, datetime], list[tuple[datetime, str, Decimal]]] = defaultdict(list)
     for row in rows:
         if not row["late"]:
-            hourly[(row["tenant_id"], row["metric"], row["api"], row["window_start"])].append(
-                row["quantity"])
+            api = "" if row["metric"] in per_transaction else row["api"]
+            hourly[(row["tenant_id"], row["metric"], api, row["window_start"])].append(
+                (row["event_time"], row["idempotency_key"], row["quantity"]))
     out = []
     ptd: dict[tuple[str, str, datetime], Decimal] = defaultdict(Decimal)
+    ptd_count: dict[tuple[str, str, datetime], int] = defaultdict(int)
     for (tenant, metric, api, window) in sorted(hourly, key=lambda k: (k[0], k[1], k[3], k[2])):
-        quantities = hourly[(tenant, metric, api, window)]
+        quantities = [q for _, _, q in sorted(hourly[(tenant, metric, api, window)])]
         quantity = sum(quantities, Decimal(0))
         period = catalog.period_for(tenant, window)
         charge = next((c for c in catalog.charges_for(tenant, period.start)
                        if c.metric == metric), None)
-        before = ptd[(tenant, metric, period.start)]
-        ptd[(tenant, metric, period.start)] = before + quantity
+        key = (tenant, metric, period.start)
+        before, count_before = ptd[key], ptd_count[key]
+        ptd[key] += quantity
+        ptd_count[key] += len(quantities)
         amount = Decimal(0)
-        if charge is not None and charge.price.model_name != "percentage":
+        if charge is not None and metric in per_transaction:
+            amount = rate_values_increment(charge.price, count_before, before, quantities)
+        elif charge is not None:
             amount = rate_increment(charge.price, before, quantity)
         out.append({
             "tenant_id": tenant, "metric": metric, "api": api, "window_start": window,

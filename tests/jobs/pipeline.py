@@ -21,7 +21,7 @@ import yaml
 from aforo.catalog import load_catalog
 from aforo.events import EventProducer, read_topic
 from aforo.generate import TrafficSpec, run
-from aforo.pricing import rate_increment
+from aforo.pricing import rate_increment, rate_values_increment
 from aforo.settings import PROJECT_ROOT, Settings, load_settings
 from aforo.stack.kafka import KafkaBroker
 
@@ -44,7 +44,6 @@ class Pipeline:
                 "topics": {
                     "usage_events": {"name": f"it-{suffix}-events", "partitions": 3},
                     "dead_letters": {"name": f"it-{suffix}-dlq", "partitions": 1},
-                    "valid_events": {"name": f"it-{suffix}-valid", "partitions": 3},
                 },
             },
             "flink": {"rest_port": base.flink.rest_port, "rpc_port": base.flink.rpc_port},
@@ -103,6 +102,24 @@ class Pipeline:
         rel = con.read_parquet([str(f) for f in files], hive_partitioning=True)
         return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
+    def on_time_transactions(self, metric: str) -> dict[tuple[str, datetime], list[tuple[datetime, str, Decimal]]]:
+        """The archived, not-late transactions of a metric per (tenant, hour): (event_time, key, value)."""
+        definition = load_catalog(self.settings.catalog_dir).metrics[metric]
+        late = {(t, k) for t, k, m in self._query("SELECT tenant_id, idempotency_key, metric FROM t",
+                                                   "late_events") if m == metric}
+        out: dict[tuple[str, datetime], list[tuple[datetime, str, Decimal]]] = defaultdict(list)
+        con = duckdb.connect()
+        files = [str(f) for f in (self.settings.data_dir / "events").glob("*/part-*")]
+        rel = con.read_parquet(files, hive_partitioning=True)
+        for row in rel.fetchall():
+            event = dict(zip(rel.columns, row, strict=True))
+            value = definition.value_of(event) if definition.matches(event) else None
+            if value is None or (event["tenant_id"], event["idempotency_key"]) in late:
+                continue
+            hour = event["event_time"].replace(minute=0, second=0, microsecond=0)
+            out[(event["tenant_id"], hour)].append((event["event_time"], event["idempotency_key"], value))
+        return {key: sorted(rows) for key, rows in out.items()}
+
     def dead_letters(self) -> list[Any]:
         return list(read_topic(self.settings.kafka.bootstrap, self.settings.kafka.topic("dead_letters").name))
 
@@ -132,24 +149,36 @@ def assert_quantities_equal_truth(pipeline: Pipeline, *truths: dict[str, Any]) -
 
 
 def assert_amounts_are_exact_ratings(pipeline: Pipeline) -> int:
-    """Every billed row's amount is F(ptd) - F(ptd - q) of its charge; per period they add up."""
+    """Every billed row's amount is F(ptd) - F(ptd - q) of its charge, or for a price per
+    transaction the fees of its hour's transactions in event-time order; per period they add up."""
     catalog = load_catalog(pipeline.settings.catalog_dir)
-    totals: dict[tuple[str, str, Any], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    per_transaction = {m: pipeline.on_time_transactions(m) for m in catalog.value_metrics()}
+    totals: dict[tuple[str, str, Any], list[Any]] = defaultdict(lambda: [Decimal(0), Decimal(0), []])
     checked = 0
-    for row in pipeline.line_items():
-        if not row["billed"] or row["price_model"] == "percentage":
+    for row in sorted(pipeline.line_items(), key=lambda r: r["window_start"]):
+        if not row["billed"]:
             assert row["amount"] == 0
             continue
         at = row["period_start"].replace(tzinfo=UTC)  # one plan version a period
         charge = next(c for c in catalog.charges_for(row["tenant_id"], at) if c.metric == row["metric"])
-        before = row["period_to_date_quantity"] - row["quantity"]
-        assert row["amount"] == rate_increment(charge.price, before, row["quantity"]), row
         key = (row["tenant_id"], row["metric"], row["period_start"])
+        before = row["period_to_date_quantity"] - row["quantity"]
+        if row["metric"] in per_transaction:
+            hour = [v for _, _, v in per_transaction[row["metric"]][(row["tenant_id"], row["window_start"])]]
+            assert sum(hour) == row["quantity"] and len(hour) == row["event_count"], row
+            expected = rate_values_increment(charge.price, len(totals[key][2]), before, hour)
+            totals[key][2].extend(hour)
+        else:
+            expected = rate_increment(charge.price, before, row["quantity"])
+        assert row["amount"] == expected, row
         totals[key][0] += row["quantity"]
         totals[key][1] += row["amount"]
         checked += 1
-    for (tenant, metric, period_start), (quantity, amount) in totals.items():
+    for (tenant, metric, period_start), (quantity, amount, values) in totals.items():
         charge = next(c for c in catalog.charges_for(tenant, period_start.replace(tzinfo=UTC))
                       if c.metric == metric)
-        assert amount == rate_increment(charge.price, Decimal(0), quantity), (tenant, metric)
+        whole = (rate_values_increment(charge.price, 0, Decimal(0), values) if metric in per_transaction
+                 else rate_increment(charge.price, Decimal(0), quantity))
+        assert amount == whole, (tenant, metric)
+    assert any(totals[k][2] for k in totals) or not per_transaction, "no transaction was rated"
     return checked

@@ -1,0 +1,224 @@
+package dev.aforo.flink;
+
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.Arrays;
+import java.util.List;
+
+import org.apache.avro.Schema;
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.table.data.GenericMapData;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
+import org.apache.flink.table.data.TimestampData;
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
+import org.apache.flink.table.types.logical.RowType;
+
+/**
+ * One Kafka message in, one row out, never an exception: either the event's
+ * fields with `reject_reason` NULL, or `reject_reason` and the original bytes
+ * in `payload` (for the dead-letter topic). The job never fails on bad data.
+ *
+ * A rejected row's event_time is the epoch, so it never moves the watermark
+ * (a far-future timestamp would make every later event late).
+ */
+final class UsageEventDeserializer implements DeserializationSchema<RowData> {
+
+    private static final long serialVersionUID = 1L;
+    static final String REJECT_REASON = "reject_reason";
+    static final String PAYLOAD = "payload";
+    /** Quantities become DECIMAL(38, 12) downstream: at most 26 digits before the point. */
+    private static final int QUANTITY_PRECISION = 38;
+    private static final int QUANTITY_SCALE = 12;
+
+    private final String contractJson;
+    private final RowType rowType;
+    private final TypeInformation<RowData> producedType;
+    private final List<String> numericFields;
+    private final long maxFutureMs;
+    private final long failOnceAfter;
+    private final String failMarker;
+
+    private transient ContractDecoder decoder;
+    private transient Object[] values;
+    private transient int[] source;  // per column: the contract field index, or -1 / -2 for reason / payload
+    private transient boolean[] isTimestamp;
+    private transient int tenant;
+    private transient int key;
+    private transient int eventTime;
+    private transient int[] numericIndex;
+    private transient StringData[] numericProperty;
+    private transient int properties;
+    private transient long seen;
+
+    UsageEventDeserializer(String contractJson, RowType rowType, TypeInformation<RowData> producedType,
+                           List<String> numericFields, long maxFutureMs, long failOnceAfter, String failMarker) {
+        this.contractJson = contractJson;
+        this.rowType = rowType;
+        this.producedType = producedType;
+        this.numericFields = numericFields;
+        this.maxFutureMs = maxFutureMs;
+        this.failOnceAfter = failOnceAfter;
+        this.failMarker = failMarker;
+    }
+
+    @Override
+    public void open(InitializationContext context) {
+        decoder = new ContractDecoder(new Schema.Parser().parse(contractJson));
+        List<String> fields = Arrays.asList(decoder.fieldNames());
+        values = new Object[fields.size()];
+        List<String> columns = rowType.getFieldNames();
+        source = new int[columns.size()];
+        isTimestamp = new boolean[columns.size()];
+        for (int c = 0; c < columns.size(); c++) {
+            String name = columns.get(c);
+            LogicalTypeRoot root = rowType.getTypeAt(c).getTypeRoot();
+            if (name.equals(REJECT_REASON)) {
+                source[c] = -1;
+            } else if (name.equals(PAYLOAD)) {
+                source[c] = -2;
+            } else if (fields.contains(name)) {
+                source[c] = fields.indexOf(name);
+                isTimestamp[c] = root == LogicalTypeRoot.TIMESTAMP_WITHOUT_TIME_ZONE;
+            } else {
+                throw new IllegalArgumentException("column " + name + " is not a field of the UsageEvent contract"
+                        + " (nor " + REJECT_REASON + " / " + PAYLOAD + ")");
+            }
+        }
+        tenant = required(fields, "tenant_id");
+        key = required(fields, "idempotency_key");
+        eventTime = required(fields, "event_time");
+        properties = required(fields, "properties");
+        numericIndex = new int[numericFields.size()];
+        numericProperty = new StringData[numericFields.size()];
+        for (int n = 0; n < numericFields.size(); n++) {
+            String name = numericFields.get(n);
+            if (name.startsWith("properties.")) {
+                numericIndex[n] = -1;
+                numericProperty[n] = StringData.fromString(name.substring("properties.".length()));
+            } else {
+                numericIndex[n] = required(fields, name);
+            }
+        }
+    }
+
+    private static int required(List<String> fields, String name) {
+        int index = fields.indexOf(name);
+        if (index < 0) {
+            throw new IllegalArgumentException("the UsageEvent contract has no field " + name);
+        }
+        return index;
+    }
+
+    @Override
+    public RowData deserialize(byte[] message) throws IOException {
+        maybeFail();
+        String reason;
+        if (message == null || message.length == 0) {
+            reason = "empty message";
+        } else {
+            try {
+                decoder.decode(message, values);
+                reason = rejection(System.currentTimeMillis());
+            } catch (ContractDecoder.Undecodable e) {
+                reason = "undecodable: " + e.getMessage();
+            }
+        }
+        GenericRowData row = new GenericRowData(source.length);
+        for (int c = 0; c < source.length; c++) {
+            int from = source[c];
+            if (from == -1) {
+                row.setField(c, reason == null ? null : StringData.fromString(reason));
+            } else if (from == -2) {
+                row.setField(c, reason == null ? null : message);
+            } else if (from == eventTime && isTimestamp[c]) {
+                row.setField(c, TimestampData.fromEpochMillis(reason == null ? (Long) values[from] : 0L));
+            } else if (reason == null) {
+                row.setField(c, values[from]);
+            }
+        }
+        return row;
+    }
+
+    /** Why this decoded event cannot be billed, or null if it can. */
+    private String rejection(long nowMs) {
+        if (((StringData) values[tenant]).toString().strip().isEmpty()) {
+            return "tenant_id: missing";
+        }
+        if (((StringData) values[key]).toString().strip().isEmpty()) {
+            return "idempotency_key: missing";
+        }
+        long when = (Long) values[eventTime];
+        if (when > nowMs + maxFutureMs) {
+            return "event_time: " + Instant.ofEpochMilli(when).atOffset(ZoneOffset.UTC)
+                    + " is too far in the future";
+        }
+        for (int n = 0; n < numericIndex.length; n++) {
+            Object raw = numericIndex[n] >= 0
+                    ? values[numericIndex[n]]
+                    : ((GenericMapData) values[properties]).get(numericProperty[n]);
+            String problem = quantityProblem(raw);
+            if (problem != null) {
+                return numericFields.get(n) + ": " + problem;
+            }
+        }
+        return null;
+    }
+
+    static String quantityProblem(Object raw) {
+        if (raw == null) {
+            return null;
+        }
+        if (raw instanceof Integer || raw instanceof Long) {
+            return ((Number) raw).longValue() < 0 ? "negative quantity " + raw : null;
+        }
+        String text = raw.toString();
+        BigDecimal number;
+        try {
+            number = new BigDecimal(text.strip());
+        } catch (NumberFormatException e) {
+            String word = text.strip().toLowerCase().replaceFirst("^[+-]", "");
+            boolean special = word.equals("nan") || word.equals("snan") || word.startsWith("inf");
+            return (special ? "not a finite number: '" : "not a number: '") + text + "'";
+        }
+        if (number.signum() < 0) {
+            return "negative quantity " + text;
+        }
+        if (number.setScale(QUANTITY_SCALE, RoundingMode.HALF_UP).precision() > QUANTITY_PRECISION) {
+            return "quantity " + text + " out of range (more than "
+                    + (QUANTITY_PRECISION - QUANTITY_SCALE) + " digits before the point)";
+        }
+        return null;
+    }
+
+    /** Chaos testing: fail once after this many messages, then recover from the last checkpoint. */
+    private void maybeFail() throws IOException {
+        seen++;
+        if (failOnceAfter > 0 && seen >= failOnceAfter && !failMarker.isEmpty()) {
+            Path marker = Paths.get(failMarker);
+            if (!Files.exists(marker)) {
+                Files.write(marker, ("failed after " + seen + " records\n").getBytes(StandardCharsets.UTF_8));
+                throw new IOException("injected failure after " + seen + " records (chaos test)");
+            }
+        }
+    }
+
+    @Override
+    public boolean isEndOfStream(RowData nextElement) {
+        return false;
+    }
+
+    @Override
+    public TypeInformation<RowData> getProducedType() {
+        return producedType;
+    }
+}
