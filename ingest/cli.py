@@ -45,7 +45,7 @@ def serve(obj, host: str | None, port: int | None, workers: int | None, syslog_p
     settings = obj.get()
     config = load_ingest_config(config_path, host=host, port=port, syslog_port=syslog_port,
                                 access_log=access_log, workers=workers)
-    run(settings, config, topic=topic, log_level=log_level)
+    raise SystemExit(run(settings, config, topic=topic, log_level=log_level))
 
 
 @click.group()

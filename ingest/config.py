@@ -55,7 +55,9 @@ class IngestConfig(BaseModel):
     ack_timeout_s: float = Field(5.0, gt=0, description="wait this long for Kafka's acks, then 503")
     retry_after_s: int = Field(5, ge=1, description="the Retry-After of a 503")
     message_timeout_s: float = Field(60.0, gt=0, description="librdkafka's delivery timeout")
-    linger_ms: float = Field(1.0, ge=0, description="producer batching delay (latency vs. batching)")
+    # 0: a lone event leaves at once (librdkafka's default 5 ms is added to every
+    # single-event request); under load, messages batch anyway while requests are in flight.
+    linger_ms: float = Field(0.0, ge=0, description="producer batching delay (latency vs. batching)")
     queue_max_messages: int = Field(500_000, ge=1000, description="producer queue; full -> 503")
     shutdown_flush_s: float = Field(15.0, ge=0)
     catalog_reload_s: float = Field(10.0, ge=0, description="re-read the catalog when it changed; 0 = never")

@@ -88,7 +88,7 @@ class KafkaSink:
     """The process's producer, its poll thread and its view of Kafka's health."""
 
     def __init__(self, bootstrap: str, topic: str, *, ack_timeout_s: float = 5.0,
-                 retry_after_s: int = 5, message_timeout_s: float = 60.0, linger_ms: float = 1.0,
+                 retry_after_s: int = 5, message_timeout_s: float = 60.0, linger_ms: float = 0.0,
                  queue_max_messages: int = 500_000,
                  overrides: dict[str, Any] | None = None,
                  on_ack: Callable[[float, int], None] | None = None) -> None:

@@ -20,11 +20,22 @@ from tests.ingest.conftest import free_port, read_topic, request
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def _children(pid: int) -> list[int]:
+def _workers(pid: int) -> list[int]:
+    """The worker processes of a supervisor (not multiprocessing's resource tracker)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(child) for child in (task / "children").read_text().split()]
-    return found
+    return [child for child in found if _alive(child) and "spawn_main" in _command(child)]
+
+
+def _stop(server: subprocess.Popen[bytes], workers: list[int]) -> None:
+    """Leave nothing running, whatever the test did."""
+    for pid in workers:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if server.poll() is None:
+        server.kill()
+        server.wait()
 
 
 def _alive(pid: int) -> bool:
@@ -47,20 +58,10 @@ def _metric(text: str, line_start: str) -> float:
 def test_workers_share_the_port_the_metrics_and_stop_cleanly(
         settings: Settings, kafka: object, fresh_topic: str, ingest_catalog: Path,
         tmp_path: Path) -> None:
-    port = free_port()
     secret = KeyStore.under(tmp_path).create("test", ["*"], [])[1]
-    env = {**os.environ, "AFORO_HOME": str(tmp_path), "AFORO_CATALOG": str(ingest_catalog)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "aforo", "ingest", "serve", "--workers", "2", "--port", str(port),
-         "--syslog-port", str(free_port(socket.SOCK_DGRAM)),  # both bind it (SO_REUSEPORT)
-         "--topic", fresh_topic, "--log-level", "warning"],
-        env=env, stderr=subprocess.PIPE)
+    server, port = _start(tmp_path, ingest_catalog, fresh_topic)
+    workers = _workers(server.pid)
     try:
-        deadline = time.monotonic() + 60
-        while len(_children(server.pid)) < 2 or not _ready(port):
-            assert server.poll() is None and time.monotonic() < deadline, "no workers"
-            time.sleep(0.2)
-        workers = _children(server.pid)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         for i in range(40):  # a new connection each: the kernel hands them to either worker
             body = b"[" + b",".join(
@@ -78,13 +79,44 @@ def test_workers_share_the_port_the_metrics_and_stop_cleanly(
             assert time.monotonic() < deadline, [_command(pid) for pid in workers if _alive(pid)]
             time.sleep(0.1)
     finally:
-        if server.poll() is None:
-            server.kill()
-        stderr = server.communicate()[1].decode(errors="replace")
+        _stop(server, workers)
+    stderr = (tmp_path / "collector.log").read_text()
     assert "Traceback" not in stderr, stderr
     keys = {r.event["idempotency_key"] for r in read_topic(settings.kafka.bootstrap, fresh_topic)
             if r.event is not None}
     assert keys == {f"w-{i}-{j}" for i in range(40) for j in range(5)}
+
+
+def test_a_dead_worker_stops_the_collector(kafka: object, fresh_topic: str,
+                                            ingest_catalog: Path, tmp_path: Path) -> None:
+    """Half a collector is not left serving: the supervisor stops and exits non-zero."""
+    server, _ = _start(tmp_path, ingest_catalog, fresh_topic)
+    workers = _workers(server.pid)
+    try:
+        first, second = workers
+        os.kill(first, signal.SIGKILL)
+        assert server.wait(timeout=60) == 1
+        assert not _alive(second)
+    finally:
+        _stop(server, workers)
+
+
+def _start(home: Path, catalog: Path, topic: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`aforo ingest serve --workers 2`, once both workers answer."""
+    port = free_port()
+    env = {**os.environ, "AFORO_HOME": str(home), "AFORO_CATALOG": str(catalog)}
+    with (home / "collector.log").open("wb") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "aforo", "ingest", "serve", "--workers", "2", "--port",
+             str(port), "--syslog-port", str(free_port(socket.SOCK_DGRAM)),  # both bind it
+             "--topic", topic, "--log-level", "warning"], env=env, stderr=stderr)
+    deadline = time.monotonic() + 60
+    while len(_workers(server.pid)) < 2 or not _ready(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            _stop(server, _workers(server.pid))
+            raise AssertionError((home / "collector.log").read_text())
+        time.sleep(0.2)
+    return server, port
 
 
 def _ready(port: int) -> bool:
