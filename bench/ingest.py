@@ -119,10 +119,23 @@ async def _worker(port: int, requests: list[bytes], latencies: list[float],
         await writer.wait_closed()
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU seconds so far of a process (all its threads) and of each
+    of its live descendants (the workers of a supervisor), by pid."""
+    proc = Path(f"/proc/{pid}")
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    found = {pid: (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")}
+    for task in (proc / "task").iterdir():
+        for child in (task / "children").read_text().split():
+            found.update(_cpu_s(int(child)))
+    return found
+
+
+def _cpu_since(pid: int, before: dict[int, float]) -> tuple[float, list[float]]:
+    """CPU seconds of the process tree since `before`: the total, and each process's share."""
+    now = _cpu_s(pid)
+    each = [now[p] - before.get(p, 0.0) for p in sorted(now)]
+    return sum(each), each
 
 
 def _request(path: str, body: bytes, secret: str) -> bytes:
@@ -153,9 +166,8 @@ def _pct(values: list[float], q: float) -> float:
 # -- the ceiling: the same events, encoded and produced from Python, acks=all ---------
 
 def ceiling(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
-    from ingest.body import parse_json
     from ingest.config import Limits
-    from ingest.formats import collector
+    from ingest.formats import typed
     from ingest.records import Context
 
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
@@ -169,9 +181,8 @@ def ceiling(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
             failed.append(err)
     started = time.perf_counter()
     # The same work as the collector minus HTTP: parse, check, encode, produce, acks.
-    parsed = parse_json(body)
-    candidates, _ = collector.events(parsed, Context(Limits(max_batch_events=len(events)),
-                                                     int(time.time() * 1000)))
+    candidates, _ = typed.events(body, Context(Limits(max_batch_events=len(events)),
+                                               int(time.time() * 1000)))
     for c in candidates:
         assert c.event is not None
         producer.produce(topic, encode(c.event), message_key(c.event), on_delivery=report)
@@ -211,17 +222,17 @@ def serve(args: argparse.Namespace) -> None:
     settings = Settings.model_validate_json(Path(args.settings_json).read_text())
     config = IngestConfig(host="127.0.0.1", port=args.port, syslog_port=0,
                           rate_limit={"events_per_s": 10_000_000, "burst": 10_000_000},
-                          linger_ms=args.linger_ms)
+                          linger_ms=args.linger_ms, workers=args.workers)
     run(settings, config, topic=args.topic, log_level="warning")
 
 
-def start_collector(settings: Settings, topic: str, port: int, linger_ms: float,
+def start_collector(settings: Settings, topic: str, port: int, args: argparse.Namespace,
                     workdir: Path) -> subprocess.Popen[bytes]:
     path = workdir / "settings.json"
     path.write_text(settings.model_dump_json())
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--settings-json", str(path), "--topic", topic,
-         "--port", str(port), "--linger-ms", str(linger_ms)],
+         "--port", str(port), "--linger-ms", str(args.linger_ms), "--workers", str(args.workers)],
         stderr=open(workdir / "collector.log", "wb"))  # noqa: SIM115 - the child owns it
     deadline = time.monotonic() + 60
     while True:
@@ -243,10 +254,11 @@ def main() -> None:
                         help="use the Kafka broker of the settings instead of starting one")
     parser.add_argument("--batches", type=int, default=400, help="batch requests to send")
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--batch-concurrency", type=int, default=4)
+    parser.add_argument("--batch-concurrency", type=int, default=8)
     parser.add_argument("--singles", type=int, default=5000, help="single-event requests")
     parser.add_argument("--single-concurrency", type=int, default=8)
-    parser.add_argument("--linger-ms", type=float, default=1.0)
+    parser.add_argument("--linger-ms", type=float, default=0.0)
+    parser.add_argument("--workers", type=int, default=2, help="collector worker processes")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings-json", help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
@@ -255,6 +267,7 @@ def main() -> None:
     if args.serve:
         serve(args)
         return
+    args.load_at_start = os.getloadavg()[0]  # other work on the machine moves the figures
 
     with tempfile.TemporaryDirectory(prefix="aforo-bench-ingest-") as tmp:
         workdir = Path(tmp)
@@ -286,22 +299,22 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None
         topic = _create_topic(bootstrap)
         secret = KeyStore.under(settings.home).create("bench", ["*"], [])[1]
         port = _free_port()
-        child = start_collector(settings, topic, port, args.linger_ms, workdir)
+        child = start_collector(settings, topic, port, args, workdir)
         run = uuid.uuid4().hex[:6]
         n = args.batches * args.batch_size
         events = [_event(run, i) for i in range(n)]
 
         # Warm-up: connections, the producer's idempotence PID, code paths.
         warm = [_request("/v1/events", json.dumps(events[:args.batch_size]).encode(), secret)]
-        load(port, warm * 4, 2)
+        load(port, warm * 8, 4)
 
         bodies = [_request("/v1/events", json.dumps(
             [{**e, "idempotency_key": "b" + e["idempotency_key"]}
              for e in events[i:i + args.batch_size]]).encode(), secret)
             for i in range(0, n, args.batch_size)]
-        cpu = _cpu_s(child.pid)
+        before = _cpu_s(child.pid)
         seconds, lat, statuses = load(port, bodies, args.batch_concurrency)
-        cpu = _cpu_s(child.pid) - cpu
+        cpu, each = _cpu_since(child.pid, before)
         batch_ok = statuses.get(202, 0) * args.batch_size
         print(f"\nbatches of {args.batch_size}: {len(bodies)} requests over "
               f"{args.batch_concurrency} connections, statuses {statuses}")
@@ -309,14 +322,15 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None
               f"({batch_ok:,} events in {seconds:.2f}s); request p50 {_pct(lat, .5):.1f} ms, "
               f"p99 {_pct(lat, .99):.1f} ms")
         print(f"  collector CPU: {cpu / max(batch_ok, 1) * 1e6:.1f} us an event "
-              f"({cpu / seconds:.2f} cores busy on average)")
+              f"({cpu / seconds:.2f} cores busy on average; by process: "
+              f"{' + '.join(f'{c / seconds:.2f}' for c in each)})")
 
         singles = [_request("/v1/events", json.dumps(
             {**events[i], "idempotency_key": "s" + events[i]["idempotency_key"]}).encode(),
             secret) for i in range(args.singles)]
         results = {}
         for concurrency in (1, args.single_concurrency):
-            cpu = _cpu_s(child.pid)
+            before = _cpu_s(child.pid)
             seconds, lat, statuses = load(port, singles[:args.singles // 2] if concurrency == 1
                                           else singles[args.singles // 2:], concurrency)
             results[concurrency] = (len(lat) / seconds, lat, statuses)
@@ -325,11 +339,11 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None
             print(f"  {len(lat) / seconds:,.0f} requests/s; latency p50 {_pct(lat, .5):.2f} ms, "
                   f"p99 {_pct(lat, .99):.2f} ms, max {max(lat) * 1000:.1f} ms, "
                   f"mean {statistics.fmean(lat) * 1000:.2f} ms")
-            cpu = _cpu_s(child.pid) - cpu
+            cpu, _ = _cpu_since(child.pid, before)
             print(f"  collector CPU: {cpu / len(lat) * 1e6:.0f} us a request")
 
         accepted = sum(s.get(202, 0) for *_, s in results.values()) + batch_ok \
-            + 4 * args.batch_size
+            + 8 * args.batch_size
         in_topic = _topic_size(bootstrap, topic)
         print(f"\ntopic {topic}: {in_topic:,} records for {accepted:,} acknowledged events "
               f"({'equal' if in_topic == accepted else 'DIFFERENT'})")
@@ -344,8 +358,9 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None
     print(f"\nceiling, same process, no HTTP: parse + check + encode + produce with acks: "
           f"{rate:,.0f} events/s")
     print(f"produce only (pre-encoded bytes, acks=all): {raw_rate:,.0f} events/s")
-    print(f"\nmachine: {os.cpu_count()} cores; collector, load generator and Kafka broker "
-          "share them")
+    print(f"\nmachine: {os.cpu_count()} cores; collector ({args.workers} worker process(es)), "
+          "load generator and Kafka broker share them; load average "
+          f"{args.load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} now")
 
 
 if __name__ == "__main__":
