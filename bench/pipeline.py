@@ -81,7 +81,7 @@ def main() -> int:
         if result.returncode != 0:
             print(result.stderr[-3000:], file=sys.stderr)
             return 1
-        report = json.loads(result.stdout[result.stdout.index("{"):])
+        report = json.loads(result.stdout)
         assert report["records"] == args.events, report
         savepoint = Path(report["savepoint"].removeprefix("file:"))
         savepoint_bytes = sum(f.stat().st_size for f in savepoint.rglob("*") if f.is_file())
@@ -93,6 +93,9 @@ def main() -> int:
             "unique_keys": unique,
             "pipeline_seconds_wall": round(wall, 1),
             "pipeline_events_per_s": round(pipeline_rate),
+            # The same without the JVM start, job submission and the drained stop.
+            "catch_up_seconds": report["catch_up_seconds"],
+            "catch_up_events_per_s": round(args.events / report["catch_up_seconds"]),
             "raw_read_decode_events_per_s (ceiling)": round(ceiling),
             "ratio": round(pipeline_rate / ceiling, 3),
             "checkpoints": report["checkpoints"],

@@ -76,7 +76,7 @@ def metric_rows_sql(catalog: Catalog) -> str:
 
 
 _AGGREGATE = {
-    "count": "SUM(quantity)",
+    "count": f"CAST(COUNT(*) AS {QUANTITY})",  # no DECIMAL sum per event
     "sum": "SUM(quantity)",
     "max": "MAX(quantity)",
     "latest": "LAST_VALUE(quantity)",

@@ -35,6 +35,7 @@ class RunResult:
     checkpoints: int = 0
     last_checkpoint_ms: int | None = None  # end-to-end duration of the last completed checkpoint
     last_checkpoint_bytes: int | None = None  # its full state size
+    catch_up_seconds: float | None = None  # from the job's submission to all records checkpointed
 
 
 def latest_savepoint_file(settings: Settings) -> Path:
@@ -88,7 +89,9 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
 
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
                     ends: dict[int, int], started: float, timeout_s: float, progress: Progress) -> RunResult:
+    submitted = time.monotonic()
     wait_caught_up(settings, rest, job_id, options.group_prefix, ends, timeout_s, progress)
+    catch_up = time.monotonic() - submitted
     checkpoints = rest.completed_checkpoints(job_id)
     last = rest.latest_checkpoint(job_id) or {}
     progress("caught up: stopping with a drained savepoint")
@@ -97,7 +100,7 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
     _remember(settings, location)
     records = sum(ends.values())
     return RunResult(job_id, location, time.monotonic() - started, records, checkpoints,
-                     last.get("end_to_end_duration"), last.get("state_size"))
+                     last.get("end_to_end_duration"), last.get("state_size"), catch_up)
 
 
 def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,

@@ -46,7 +46,9 @@ def _report(result: RunResult, out: TextIO | None = None) -> None:
                            "seconds": round(result.seconds, 2), "records": result.records,
                            "records_per_second": round(rate), "checkpoints": result.checkpoints,
                            "last_checkpoint_ms": result.last_checkpoint_ms,
-                           "last_checkpoint_bytes": result.last_checkpoint_bytes}, indent=1), file=out)
+                           "last_checkpoint_bytes": result.last_checkpoint_bytes,
+                           "catch_up_seconds": None if result.catch_up_seconds is None
+                           else round(result.catch_up_seconds, 2)}, indent=1), file=out)
 
 
 _common = [
