@@ -84,6 +84,13 @@ def build_pipeline(t_env: TableEnvironment, settings: Settings, catalog: Catalog
     return statements
 
 
+def execution_plan(settings: Settings, catalog: Catalog) -> str:
+    """Flink's optimized execution plan of the whole job (operators, exchanges, reuse)."""
+    t_env = create_table_env(settings, streaming=True, extra=job_config(settings))
+    plan = build_pipeline(t_env, settings, catalog, JobOptions()).explain()
+    return plan[plan.index("== Optimized Execution Plan =="):]
+
+
 def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     """Build and start the job (asynchronously); return its TableResult."""
     catalog = load_catalog(settings.catalog_dir)

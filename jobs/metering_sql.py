@@ -55,65 +55,89 @@ def _quantity(metric: Metric) -> tuple[str, str]:
     return f"CAST({column(metric.value_field, numeric=True)} AS {QUANTITY})", "CAST(NULL AS STRING)"
 
 
-def metric_rows_sql(catalog: Catalog) -> str:
-    """One row per (event, metric) it feeds: the M:N mapping, from the catalog."""
-    selects = []
-    for key in sorted(catalog.metrics):
-        metric = catalog.metrics[key]
-        quantity, unique = _quantity(metric)
-        for source in metric.sources:
-            where = [f"event_type = {literal(source.event_type)}"] + [_condition(f) for f in source.filters]
-            if metric.value_field is not None:
-                where.append(f"{column(metric.value_field, numeric=metric.aggregation != 'unique_count')} IS NOT NULL")
-            selects.append(
-                f"SELECT tenant_id, {literal(key)} AS metric, COALESCE(api, '') AS api, idempotency_key,\n"
-                f"       event_time, {quantity} AS quantity, {unique} AS unique_value\n"
-                f"FROM valid_events\nWHERE " + "\n  AND ".join(where)
-            )
-    if not selects:
-        raise ValueError("the catalog defines no metrics: nothing to meter")
-    return "CREATE TEMPORARY VIEW metric_rows AS\n" + "\nUNION ALL\n".join(selects) + ";"
-
-
-_AGGREGATE = {
-    "count": f"CAST(COUNT(*) AS {QUANTITY})",  # no DECIMAL sum per event
-    "sum": "SUM(quantity)",
-    "max": "MAX(quantity)",
-    "latest": "LAST_VALUE(quantity)",
-    "unique_count": f"CAST(COUNT(DISTINCT unique_value) AS {QUANTITY})",
-}
-
-
+METRIC_ROW = f"ROW<metric STRING, row_api STRING, quantity {QUANTITY}, unique_value STRING>"
 TRANSACTION = f"ROW<event_time TIMESTAMP(3), idempotency_key STRING, `value` {QUANTITY}>"
 TRANSACTIONS = f"ARRAY<{TRANSACTION}>"
 
 
+def metric_rows_sql(catalog: Catalog) -> str:
+    """One row per (event, metric) it feeds: the M:N mapping, from the catalog.
+
+    One pass per event: an array with one element per metric (its quantity, or
+    NULL when the event does not feed it), unnested, NULLs dropped. A metric
+    priced per transaction is rated in strict event-time order across the
+    tenant's APIs, so its rows carry api ''.
+    """
+    values = catalog.value_metrics()
+    elements = []
+    for key in sorted(catalog.metrics):
+        metric = catalog.metrics[key]
+        quantity, unique = _quantity(metric)
+        matches = []
+        for source in metric.sources:
+            where = [f"event_type = {literal(source.event_type)}"] + [_condition(f) for f in source.filters]
+            if metric.value_field is not None:
+                where.append(f"{column(metric.value_field, numeric=metric.aggregation != 'unique_count')} IS NOT NULL")
+            matches.append("(" + " AND ".join(where) + ")")
+        api = "''" if key in values else "COALESCE(api, '')"
+        elements.append(f"  CAST(ROW({literal(key)}, {api},\n"
+                        f"           CASE WHEN {' OR '.join(matches)} THEN {quantity} END,\n"
+                        f"           {unique}) AS {METRIC_ROW})")
+    if not elements:
+        raise ValueError("the catalog defines no metrics: nothing to meter")
+    return ("CREATE TEMPORARY VIEW metric_rows AS\n"
+            "SELECT tenant_id, m.metric AS metric, m.row_api AS api, idempotency_key, event_time,\n"
+            "       m.quantity AS quantity, m.unique_value AS unique_value\n"
+            "FROM valid_events CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(elements) + "\n])"
+            " AS m(metric, row_api, quantity, unique_value)\n"
+            "WHERE m.quantity IS NOT NULL;")
+
+
+# aggregation -> (aggregate call, its result needs a cast to QUANTITY)
+_AGGREGATE = {
+    "count": ("COUNT(*)", True),  # no DECIMAL sum per event
+    "sum": ("SUM(quantity)", False),
+    "max": ("MAX(quantity)", False),
+    "latest": ("LAST_VALUE(quantity)", False),
+    "unique_count": ("COUNT(DISTINCT unique_value)", True),
+}
+
+
+def _aggregate(aggregation: str, keys: list[str] | None) -> str:
+    """The aggregation over the rows of `keys` only (None: all rows of the group)."""
+    call, cast = _AGGREGATE[aggregation]
+    if keys is not None and aggregation != "count":  # a group is one metric: COUNT(*) needs no filter
+        call += f" FILTER (WHERE metric IN ({', '.join(literal(k) for k in keys)}))"
+    return f"CAST({call} AS {QUANTITY})" if cast else call
+
+
 def hourly_sql(catalog: Catalog) -> str:
-    """Hourly tumbling event-time windows per tenant, metric and API.
+    """Hourly tumbling event-time windows per tenant, metric and API: one window
+    aggregation for all metrics, each metric's quantity from its own aggregate.
 
     Metrics priced per transaction (percentage) also carry the hour's
     transactions, for rate_window to rate one by one in event-time order.
     """
-    values = catalog.value_metrics()
-    by_aggregate: dict[tuple[str, bool], list[str]] = {}
+    by_aggregation: dict[str, list[str]] = {}
     for key, metric in sorted(catalog.metrics.items()):
-        by_aggregate.setdefault((_AGGREGATE[metric.aggregation], key in values), []).append(key)
-    selects = []
-    for (aggregate, per_transaction), keys in sorted(by_aggregate.items()):
-        transactions = (f"ARRAY_AGG(CAST(ROW(event_time, idempotency_key, quantity) AS {TRANSACTION}))"
-                        if per_transaction else f"CAST(NULL AS {TRANSACTIONS})")
-        # Transactions are rated in strict event-time order across the tenant's
-        # APIs, so a per-transaction metric's hour is one row (api '').
-        api, by_api = ("CAST('' AS STRING)", "") if per_transaction else ("api", ", api")
-        selects.append(
-            f"SELECT window_start, window_end, window_time, tenant_id, metric, {api} AS api,\n"
-            f"       {aggregate} AS quantity, COUNT(*) AS event_count,\n"
-            f"       {transactions} AS transactions\n"
+        by_aggregation.setdefault(metric.aggregation, []).append(key)
+    if len(by_aggregation) == 1:
+        quantity = _aggregate(next(iter(by_aggregation)), None)
+    else:
+        cases = [f"    WHEN metric IN ({', '.join(literal(k) for k in keys)}) THEN {_aggregate(aggregation, keys)}"
+                 for aggregation, keys in sorted(by_aggregation.items())]
+        quantity = "CASE\n" + "\n".join(cases) + "\n  END"
+    values = sorted(catalog.value_metrics())
+    transactions = (f"ARRAY_AGG(CAST(ROW(event_time, idempotency_key, quantity) AS {TRANSACTION}))"
+                    f" FILTER (WHERE metric IN ({', '.join(literal(k) for k in values)}))"
+                    if values else f"CAST(NULL AS {TRANSACTIONS})")
+    return ("CREATE TEMPORARY VIEW hourly AS\n"
+            "SELECT window_start, window_end, window_time, tenant_id, metric, api,\n"
+            f"  {quantity} AS quantity,\n"
+            f"  COUNT(*) AS event_count,\n"
+            f"  {transactions} AS transactions\n"
             "FROM TABLE(TUMBLE(TABLE on_time_rows, DESCRIPTOR(event_time), INTERVAL '1' HOUR))\n"
-            f"WHERE metric IN ({', '.join(literal(k) for k in keys)})\n"
-            f"GROUP BY window_start, window_end, window_time, tenant_id, metric{by_api}"
-        )
-    return "CREATE TEMPORARY VIEW hourly AS\n" + "\nUNION ALL\n".join(selects) + ";"
+            "GROUP BY window_start, window_end, window_time, tenant_id, metric, api;")
 
 
 def split_statements(text: str) -> list[str]:

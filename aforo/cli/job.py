@@ -129,14 +129,24 @@ def stop(obj, rest_url, job_id, drain) -> None:  # type: ignore[no-untyped-def]
 
 @job.command()
 @click.option("--catalog", "catalog_dir", default=None, help="Catalog folder (default: settings).")
+@click.option("--plan", is_flag=True,
+              help="Print Flink's optimized execution plan of the whole job instead (starts a JVM).")
 @click.pass_obj
-def explain(obj, catalog_dir) -> None:  # type: ignore[no-untyped-def]
+def explain(obj, catalog_dir, plan) -> None:  # type: ignore[no-untyped-def]
     """Print the job's SQL, including what is generated from the catalog."""
     from aforo.catalog import load_catalog
-    from jobs.metering_sql import explain as explain_sql
 
     settings = obj.get()
-    click.echo(explain_sql(load_catalog(catalog_dir or settings.catalog_dir)), nl=False)
+    catalog = load_catalog(catalog_dir or settings.catalog_dir)
+    if not plan:
+        from jobs.metering_sql import explain as explain_sql
+
+        click.echo(explain_sql(catalog), nl=False)
+        return
+    from jobs.metering import execution_plan
+
+    with _stdout_for_the_report() as out:
+        out.write(execution_plan(settings, catalog))
 
 
 commands = [job]
