@@ -94,3 +94,22 @@ def test_a_charge_rated_with_another_plan_version_is_reported(
     plan = [d for d in result.discrepancies if d.kind == "plan"]
     assert {d.subject for d in plan} == {"api_calls", "bandwidth"}
     assert "growth v2" in plan[0].detail and "growth v1" in plan[0].detail
+
+
+def test_a_stray_transaction_is_reported_in_its_streamed_hour(
+        home: Settings, events: list[Event]) -> None:
+    # A metric priced per transaction streams one row per tenant and hour (api ''), so an
+    # archived payment that names an API is compared with that row, not put beside it.
+    paid = next(e for e in events if e.tenant == "hooli" and e.type == "payment" and not e.late
+                and e.time >= datetime(2026, 11, 10, tzinfo=UTC))
+    stray = replace(paid, key="hooli-stray", api="payments")
+    folder = home.data_dir / "events" / f"event_date={stray.time:%Y-%m-%d}"
+    pq.write_table(pa.Table.from_pylist([stray.record()], EVENTS), folder / "part-stray.parquet")
+
+    result = invoke(home, "close", ["--period", "2026-11", "--now", DEC_3.isoformat()])
+    assert result.exit_code == 3, result.output
+    reported = [line.strip() for line in result.output.splitlines()
+                if line.startswith("  [quantity] hooli payment_value")]
+    assert len(reported) == 1, result.output
+    assert f"hour {stray.time:%Y-%m-%d %H}:00Z api -: line items " in reported[0]
+    assert "(1 rows)" in reported[0] and f"(difference -{stray.value})" in reported[0]
