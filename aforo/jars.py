@@ -66,8 +66,9 @@ def jar_paths(jars_dir: Path, jar_set: str) -> list[Path]:
 JAVA_SOURCES = PROJECT_ROOT / "udfs" / "java"
 
 
-def _sources_digest() -> str:
-    digest = hashlib.sha256()
+def _sources_digest(flink_version: str) -> str:
+    """Of the sources and of the Flink they compile against (an upgrade rebuilds the jar)."""
+    digest = hashlib.sha256(flink_version.encode() + b"\0")
     for path in sorted(p for p in JAVA_SOURCES.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(JAVA_SOURCES)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
@@ -79,14 +80,16 @@ def format_jar(jars_dir: Path, quiet: bool = False) -> Path:
     Plain javac + jar against the Flink jars PyFlink ships and the cached flink
     set: nothing to download, and the jar never enters git.
     """
+    import pyflink  # the wheel's lib/ holds the Flink API jars
+    from pyflink.version import __version__ as flink_version
+
     out_dir = jar_dir(jars_dir, "aforo")
-    target = out_dir / f"aforo-flink-{_sources_digest()}.jar"
+    target = out_dir / f"aforo-flink-{_sources_digest(flink_version)}.jar"
     if target.exists():
         return target
     javac = require_tool("javac", "a Java 17+ JDK (Debian: apt-get install openjdk-17-jdk-headless)")
     jar = require_tool("jar", "a Java 17+ JDK (Debian: apt-get install openjdk-17-jdk-headless)")
     ensure_jars(jars_dir, ("flink",), quiet=quiet)
-    import pyflink  # the wheel's lib/ holds the Flink API jars
 
     classpath = [str(Path(pyflink.__file__).parent / "lib" / "*"), str(jar_dir(jars_dir, "flink") / "*")]
     if not quiet:
