@@ -96,11 +96,14 @@ class Pipeline:
     def archived_keys(self) -> list[tuple[str, str]]:
         return self._query("SELECT tenant_id, idempotency_key FROM t", "events")
 
-    def line_items(self) -> list[dict[str, Any]]:
-        files = list((self.settings.data_dir / "line_items").glob("*/part-*"))
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        files = list((self.settings.data_dir / table).glob("*/part-*"))
         con = duckdb.connect()
         rel = con.read_parquet([str(f) for f in files], hive_partitioning=True)
         return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+
+    def line_items(self) -> list[dict[str, Any]]:
+        return self.rows("line_items")
 
     def on_time_transactions(self, metric: str) -> dict[tuple[str, datetime], list[tuple[datetime, str, Decimal]]]:
         """The archived, not-late transactions of a metric per (tenant, hour): (event_time, key, value)."""
@@ -108,11 +111,7 @@ class Pipeline:
         late = {(t, k) for t, k, m in self._query("SELECT tenant_id, idempotency_key, metric FROM t",
                                                    "late_events") if m == metric}
         out: dict[tuple[str, datetime], list[tuple[datetime, str, Decimal]]] = defaultdict(list)
-        con = duckdb.connect()
-        files = [str(f) for f in (self.settings.data_dir / "events").glob("*/part-*")]
-        rel = con.read_parquet(files, hive_partitioning=True)
-        for row in rel.fetchall():
-            event = dict(zip(rel.columns, row, strict=True))
+        for event in self.rows("events"):
             value = definition.value_of(event) if definition.matches(event) else None
             if value is None or (event["tenant_id"], event["idempotency_key"]) in late:
                 continue
