@@ -76,8 +76,9 @@ def metric_rows_sql(catalog: Catalog) -> str:
         matches = []
         for source in metric.sources:
             where = [f"event_type = {literal(source.event_type)}"] + [_condition(f) for f in source.filters]
-            if metric.value_field is not None:
-                where.append(f"{column(metric.value_field, numeric=metric.aggregation != 'unique_count')} IS NOT NULL")
+            # A NULL quantity drops the row; unique_count's quantity is 1, so check its value.
+            if metric.aggregation == "unique_count" and metric.value_field is not None:
+                where.append(f"{column(metric.value_field)} IS NOT NULL")
             matches.append("(" + " AND ".join(where) + ")")
         api = "''" if key in values else "COALESCE(api, '')"
         elements.append(f"  CAST(ROW({literal(key)}, {api},\n"
