@@ -108,6 +108,7 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(sink.start)
+        sink.poll_on(asyncio.get_running_loop())
         if syslog is not None:
             await syslog.start(config.syslog_host, config.syslog_port,
                                shared=config.workers > 1)
