@@ -28,6 +28,9 @@ class Candidate:
     error: EventError | None = None
     reason: str = INVALID
     key: str | None = None
+    # The Kafka message (key, Avro bytes), when the parser made it: only for an event
+    # whose tenant is final (no credentials), exactly as `Ingestor.prepare` would.
+    message: tuple[bytes, bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,10 +101,13 @@ class Ingestor:
             refusal = (422, c.error) if c.error is not None else self.resolve(c, source, key)
             if refusal is None:
                 assert c.event is not None
-                try:
-                    messages.append((message_key(c.event), encode(c.event)))
-                except EventError as exc:
-                    refusal = (422, exc)
+                if c.message is not None and not c.credentials:
+                    messages.append(c.message)
+                else:
+                    try:
+                        messages.append((message_key(c.event), encode(c.event)))
+                    except EventError as exc:
+                        refusal = (422, exc)
             if refusal is None:
                 results.append({"index": c.index, "status": ACCEPTED, "idempotency_key": c.key})
             else:

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aforo import events
-from ingest.avro import SCHEMA_JSON, compile_encoder, encode, long_bytes
+from aforo.generate import TrafficSpec, Truth, generate
+from ingest import avro
+from ingest.avro import SCHEMA_JSON, checked_event, compile_encoder, encode, long_bytes
 
 BASE: dict[str, Any] = {
     "idempotency_key": "k-1", "tenant_id": "acme", "source": "kong", "event_type": "api_call",
@@ -102,3 +104,52 @@ def test_zigzag_varints_agree_with_fastavro(n: int) -> None:
     out = io.BytesIO()
     fastavro.schemaless_writer(out, "long", n)
     assert long_bytes(n) == out.getvalue()
+
+
+def _generated_events(n: int) -> list[tuple[dict[str, Any], bytes]]:
+    """The traffic generator's valid events (decoded) and their fastavro bytes."""
+    spec = TrafficSpec(events=n, seed=11, payment_rate=0.3)
+    out = []
+    for _, value, kind in generate(spec, Truth()):
+        if not kind.startswith("malformed"):
+            event = events.decode(value)
+            event["event_time"] = events.to_millis(event["event_time"])
+            out.append((event, value))
+    return out
+
+
+def test_generated_traffic_encodes_as_fastavro_does() -> None:
+    """Real events, twice: the second time most strings come from the caches."""
+    for _ in range(2):
+        for event, value in _generated_events(3000):
+            assert encode(event) == value
+            assert checked_event(*(event[name] for name, _ in avro._EVENT_FIELDS)) == value
+
+
+def test_checked_event_follows_the_schema_file() -> None:
+    assert checked_event is avro._checked_event
+    args = [BASE[name] for name, _ in avro._EVENT_FIELDS]
+    assert avro._checked_event_by_schema(*args) == checked_event(*args) == events.encode(BASE)
+
+
+def test_the_caches_stay_bounded_and_keep_only_short_strings() -> None:
+    for i in range(avro._CACHE_MAX + 10):
+        event = {**BASE, "api": f"api-{i}", "route": "r" * (avro._CACHE_CHARS + 1)}
+        assert encode(event) == events.encode(event)
+    caches = [v for v in avro.encode.__globals__.values() if isinstance(v, dict)]
+    assert caches and all(len(c) <= avro._CACHE_MAX for c in caches)
+    assert not any("r" * (avro._CACHE_CHARS + 1) in c for c in caches)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"idempotency_key": "k-\ud800"}, "idempotency_key"),
+    ({"api": "\udfff"}, "api"),
+    ({"properties": {"region": "\ud800"}}, "properties.region"),
+])
+def test_a_lone_surrogate_names_the_field(change: dict[str, Any], field: str) -> None:
+    """JSON allows "\\ud800"; UTF-8 cannot carry it: a 422 naming the field, not a 500."""
+    with pytest.raises(events.EventError) as caught:
+        encode({**BASE, **change})
+    assert caught.value.field == field
+    with pytest.raises(events.EventError):
+        events.encode({**BASE, **change})  # fastavro refuses it too

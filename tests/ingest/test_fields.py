@@ -65,6 +65,31 @@ def test_rfc3339_arithmetic_agrees_with_the_calendar(at: datetime, offset_min: i
     assert match is not None
     expected = f._rfc3339_calendar("t", text, match)  # also makes the date known
     assert f.rfc3339_millis("t", text) == expected
+    assert f.rfc3339_millis("t", text) == expected  # the minute is known too now
+
+
+@pytest.mark.parametrize("given", [
+    "2026-11-27T10:00:05.123Z", "2026-11-27T10:00:05Z", "2026-11-27T10:00:05.123z",
+    "2026-11-27T10:00:05.12Z", "2026-11-27T10:00:05.1234Z", "2026-11-27T10:00:05.123+01:00",
+    "2026-11-27T10:00:60.999Z", "2026-11-27T10:00:99Z", "2026-11-27T10:00:\u0665\u0665Z",
+    "2026-11-27T10:00:05.\u0661\u0662\u0663Z", "2026-11-27T10:00:0x.123Z", "2026-11-27T10:00:05.12xZ",
+    "2026-11-27T10:00:05.123", "2026-11-27T10:00:05.123Q", "2026-11-27T10:00:05 Z",
+    " 2026-11-27T10:00:05.12Z", "2026-11-27T10:00:05.123Z ",
+])
+def test_a_known_minute_reads_as_the_regular_expression_does(given: str) -> None:
+    """Times of a minute seen before skip the regular expression: same result or refusal."""
+    f._MINUTES.clear()
+    f._DAYS.clear()
+    match = f._RFC3339.fullmatch(given.strip())
+    expected: Any = EventError if match is None else f._rfc3339_calendar("t", given, match)
+    for _ in range(2):  # the date, then the minute
+        f.rfc3339_millis("t", "2026-11-27T10:00:00.000Z")
+    assert "2026-11-27T10:00:" in f._MINUTES
+    if expected is EventError:
+        with pytest.raises(EventError):
+            f.rfc3339_millis("t", given)
+    else:
+        assert f.rfc3339_millis("t", given) == expected
 
 
 @pytest.mark.parametrize("given", ["2026-11-27", "2026-11-27T10:00:00", "27/11/2026 10:00",

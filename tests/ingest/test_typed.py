@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from aforo import events
+from aforo.generate import TrafficSpec, Truth, generate
 from ingest.body import parse_json
 from ingest.config import Limits
 from ingest.errors import IngestError
@@ -146,3 +148,48 @@ def test_a_mixed_batch_the_same_either_way() -> None:
 ])
 def test_bodies_the_same_either_way(body: bytes) -> None:
     assert _typed(body) == _checked(body)
+
+
+def _messages_are_the_events(candidates: list[Candidate]) -> int:
+    """Each message the typed path made is the event's key and fastavro's bytes."""
+    made = 0
+    for c in candidates:
+        if c.message is not None:
+            assert c.event is not None and not c.credentials
+            assert c.message == (events.message_key(c.event), events.encode(c.event))
+            made += 1
+    return made
+
+
+def test_the_messages_of_the_mixed_batch_are_fastavros() -> None:
+    body = b"[" + b",".join([json.dumps(e).encode() for e in EVENTS]
+                            + [_with_value(v) for v in VALUES]) + b"]"
+    candidates, _ = typed.events(body, CTX)
+    accepted = sum(c.event is not None for c in candidates)
+    assert 10 < _messages_are_the_events(candidates) <= accepted
+
+
+def _as_sent(event: dict[str, Any]) -> dict[str, Any]:
+    """A generated event as a sender would post it to /v1/events."""
+    sent = {k: v for k, v in event.items() if v is not None and k not in ("source", "event_time",
+                                                                          "event_type")}
+    sent["metric"] = event["event_type"]
+    sent["timestamp"] = event["event_time"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return sent
+
+
+def test_generated_traffic_in_batches_agrees_with_the_checked_path_and_fastavro(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real events (the traffic generator's), whole batches on the one-call typed decode."""
+    sent = [_as_sent(events.decode(value)) for _, value, kind in
+            generate(TrafficSpec(events=2000, seed=5, payment_rate=0.3), Truth())
+            if not kind.startswith("malformed")]
+    ctx = Context(Limits(), 1796000000000)
+    for start in range(0, len(sent), 500):
+        body = json.dumps(sent[start:start + 500]).encode()
+        with monkeypatch.context() as patch:
+            patch.setattr(collector, "event", None)  # the typed path takes every one
+            candidates, batch = typed.events(body, ctx)
+        checked, _ = collector.events(parse_json(body), ctx)
+        assert batch and _seen(candidates) == _seen(checked)
+        assert _messages_are_the_events(candidates) == len(candidates)
