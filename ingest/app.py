@@ -95,6 +95,7 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
     sink = KafkaSink(settings.kafka.bootstrap, topic, ack_timeout_s=config.ack_timeout_s,
                      retry_after_s=config.retry_after_s,
                      message_timeout_s=config.message_timeout_s, linger_ms=config.linger_ms,
+                     batch_linger_ms=config.batch_linger_ms,
                      queue_max_messages=config.queue_max_messages, overrides=config.producer,
                      on_ack=metrics.on_ack)
     catalog = CatalogHolder(settings.catalog_dir, config.catalog_reload_s,

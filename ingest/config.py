@@ -58,6 +58,9 @@ class IngestConfig(BaseModel):
     # 0: a lone event leaves at once (librdkafka's default 5 ms is added to every
     # single-event request); under load, messages batch anyway while requests are in flight.
     linger_ms: float = Field(0.0, ge=0, description="producer batching delay (latency vs. batching)")
+    # Requests of more than a few events go to a second producer that waits this long
+    # for more messages: fewer, larger produce requests (see ingest/sink.py).
+    batch_linger_ms: float = Field(5.0, ge=0, description="batching delay of the batches' producer")
     queue_max_messages: int = Field(500_000, ge=1000, description="producer queue; full -> 503")
     shutdown_flush_s: float = Field(15.0, ge=0)
     catalog_reload_s: float = Field(10.0, ge=0, description="re-read the catalog when it changed; 0 = never")

@@ -8,12 +8,19 @@ queue is full, a delivery failed, or the acks did not come within
 `ack_timeout_s`. A 503'd request may still have reached Kafka; the client sends
 it again with the same idempotency keys and the metering job drops the duplicates.
 
-The event loop polls the producer itself: every millisecond while messages wait
-for their acks, every 100 ms otherwise, so delivery reports run on the loop's
-thread. A poll thread would be simpler, but confluent-kafka takes the GIL for
-each delivery report: while the loop thread parses a request, every report
-waited for the interpreter's switch interval (5 ms), and a batch of 500 events
-took 60 ms to acknowledge with the collector's CPU half idle.
+Two producers, both idempotent with acks=all, share the work:
+
+- *prompt*, for requests of up to PROMPT_MAX_EVENTS events (a single event, a
+  syslog datagram): `linger_ms` (0: sent at once), and a thread blocked in its
+  poll() serves the delivery report the moment it arrives.
+- *bulk*, for larger batches: `batch_linger_ms` (a few ms: one produce request
+  of many messages a partition instead of many small ones, which costs the
+  broker several times less CPU an event), polled by the event loop itself,
+  every millisecond while messages wait for their acks. confluent-kafka takes
+  the GIL for each delivery report: served by a thread while the loop thread
+  parsed the next batch, each report of a batch waited for the interpreter's
+  switch interval (5 ms), and a batch of 500 took some 60 ms to acknowledge with
+  the collector's CPU half idle.
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ _FORBIDDEN_OVERRIDES = ("acks", "enable.idempotence", "request.required.acks", "
 
 Message = tuple[bytes, bytes]  # (key, value)
 
-BUSY_POLL_S = 0.001  # while messages wait for acks (libuv timers count whole milliseconds)
-IDLE_POLL_S = 0.1    # otherwise: the producer's error callbacks and logs
+PROMPT_MAX_EVENTS = 10  # requests of more events go to the bulk producer
+BUSY_POLL_S = 0.001  # bulk: while messages wait for acks (libuv timers count whole milliseconds)
+IDLE_POLL_S = 0.1    # bulk: otherwise (its error callbacks and logs)
 
 
 class _Delivery:
@@ -44,9 +52,10 @@ class _Delivery:
 
     `remaining` starts one above the message count: the producing side holds
     that token until every message is queued (or refused), so the future
-    cannot resolve half-way through a request. Reports normally arrive on the
-    loop's thread; at shutdown (and after a producer's replacement) a flush on
-    another thread serves them, hence the lock and `call_soon_threadsafe`."""
+    cannot resolve half-way through a request. Reports arrive on the loop's
+    thread (bulk producer), the poll thread (prompt producer), or at shutdown and
+    after a producer's replacement on the thread that flushes it: hence the lock,
+    and `call_soon_threadsafe` off the loop's thread."""
 
     __slots__ = ("done_cb", "errors", "failed", "future", "lock", "loop", "remaining", "started",
                  "thread")
@@ -103,11 +112,11 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class KafkaSink:
-    """The process's producer, the loop that polls it and its view of Kafka's health."""
+    """The process's producers, what polls them and its view of Kafka's health."""
 
     def __init__(self, bootstrap: str, topic: str, *, ack_timeout_s: float = 5.0,
                  retry_after_s: int = 5, message_timeout_s: float = 60.0, linger_ms: float = 0.0,
-                 queue_max_messages: int = 500_000,
+                 batch_linger_ms: float = 5.0, queue_max_messages: int = 500_000,
                  overrides: dict[str, Any] | None = None,
                  on_ack: Callable[[float, int], None] | None = None) -> None:
         overrides = dict(overrides or {})
@@ -133,7 +142,10 @@ class KafkaSink:
             "logger": log,
             **overrides,
         }
-        self._producer: Producer | None = None
+        self._bulk_config = {**self._config, "linger.ms": batch_linger_ms,
+                             **{k: v for k, v in overrides.items() if k == "linger.ms"}}
+        self._producer: Producer | None = None  # prompt
+        self._bulk: Producer | None = None
         self._up = False
         self._fatal = False
         self._reason = "not started"
@@ -146,9 +158,9 @@ class KafkaSink:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self, wait_s: float = 5.0) -> None:
-        """Create the producer; wait up to `wait_s` for Kafka, then serve either way
+        """Create the producers; wait up to `wait_s` for Kafka, then serve either way
         (answering 503 until Kafka is there)."""
-        self._producer = Producer(self._config)
+        self._producer, self._bulk = Producer(self._config), Producer(self._bulk_config)
         deadline = time.monotonic() + wait_s
         self._check_health()
         while not self._up and time.monotonic() < deadline:
@@ -158,13 +170,15 @@ class KafkaSink:
             log.warning("starting without Kafka: %s", self._reason)
         self._stop.clear()
         self._threads = [
+            threading.Thread(target=self._poll_loop, name="ingest-kafka-poll", daemon=True),
             threading.Thread(target=self._health_loop, name="ingest-kafka-health", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
 
     def poll_on(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Serve the producer's delivery reports and callbacks on `loop` (call on its thread)."""
+        """Serve the bulk producer's delivery reports and callbacks on `loop` (call on
+        its thread)."""
         self._loop = loop
         self._poll_in(0.0)
 
@@ -174,12 +188,14 @@ class KafkaSink:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
-        if self._producer is None:
+        if self._producer is None or self._bulk is None:
             return 0
-        remaining = self._producer.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        remaining = self._bulk.flush(timeout_s)
+        remaining += self._producer.flush(max(0.0, deadline - time.monotonic()))
         if remaining:
             log.error("shutdown: %d messages not delivered within %.0fs", remaining, timeout_s)
-        self._producer = None
+        self._producer = self._bulk = None
         self._up = False
         self._reason = "closed"
         return int(remaining)
@@ -195,7 +211,7 @@ class KafkaSink:
         return self._reason
 
     def queue_depth(self) -> int:
-        return len(self._producer) if self._producer is not None else 0
+        return sum(len(p) for p in (self._producer, self._bulk) if p is not None)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -204,7 +220,7 @@ class KafkaSink:
             self._up, self._reason = False, f"all brokers down: {err.str()}"
         elif err.fatal():
             # An idempotent producer that lost its sequence cannot go on; the health
-            # thread replaces it (its queued messages fail, their requests get 503).
+            # thread replaces both (their queued messages fail, their requests get 503).
             log.error("producer fatal error: %s", err.str())
             self._fatal = True
             self._up, self._reason = False, f"fatal producer error: {err.str()}"
@@ -237,16 +253,25 @@ class KafkaSink:
             self._check_health()
 
     def _replace_producer(self) -> None:
-        old, self._producer = self._producer, Producer(self._config)
+        old = (self._producer, self._bulk)
+        self._producer, self._bulk = Producer(self._config), Producer(self._bulk_config)
         self._fatal = False
-        if old is not None:
-            old.flush(1.0)  # serves the failed delivery reports of its messages
-        log.warning("producer replaced after a fatal error")
+        for producer in old:
+            if producer is not None:
+                producer.flush(1.0)  # serves the failed delivery reports of its messages
+        log.warning("producers replaced after a fatal error")
+
+    def _poll_loop(self) -> None:
+        """The prompt producer's reports, as they arrive (a request's few: see the module doc)."""
+        while not self._stop.is_set():
+            producer = self._producer
+            if producer is not None:
+                producer.poll(0.05)
 
     def _poll(self) -> None:
-        """On the loop: serve what the producer has; again soon while acks are awaited."""
+        """On the loop: serve what the bulk producer has; again soon while acks are awaited."""
         self._tick = None
-        producer = self._producer
+        producer = self._bulk
         if producer is None or self._stop.is_set():
             return
         producer.poll(0)
@@ -272,7 +297,8 @@ class KafkaSink:
 
     def _produce(self, messages: Sequence[Message], delivery: _Delivery) -> str | None:
         """Queue the messages; return why some were not queued (they count as failed)."""
-        producer = self._producer
+        bulk = len(messages) > PROMPT_MAX_EVENTS
+        producer = self._bulk if bulk else self._producer
         if producer is None:
             problem = "the collector is shutting down"
             delivery.queued(len(messages), problem)
@@ -293,11 +319,11 @@ class KafkaSink:
                 problem = ("the producer queue is full (Kafka is slow or down)"
                            if err.code() == KafkaError._QUEUE_FULL else f"produce failed: {err.str()}")
             delivery.queued(len(batch) - queued, problem)
-            self._poll_in(0.0)
-            return problem
-        delivery.queued()
-        self._poll_in(BUSY_POLL_S)
-        return None
+        else:
+            delivery.queued()
+        if bulk:
+            self._poll_in(BUSY_POLL_S)
+        return problem or None
 
     async def send(self, messages: Sequence[Message]) -> None:
         """Return once Kafka acknowledged every message; raise Unavailable otherwise."""
