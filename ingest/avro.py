@@ -225,10 +225,19 @@ _METHODS: dict[str, bytes] = {}
 _VALUES: dict[str, bytes] = {}
 
 
-def _some_long(n: int | None) -> bytes:
-    if n is None:
-        return _NULL
-    return _SOME_SMALL[n + _SMALL] if -_SMALL <= n < _SMALL else b"\x02" + long_bytes(n)
+_MAPS: dict[tuple[tuple[str, str], ...], bytes] = {}  # whole string maps (a few entries)
+
+
+def _checked_map(value: dict[str, str]) -> bytes:
+    items = tuple(value.items())
+    encoded = _MAPS.get(items)
+    if encoded is None:
+        encoded = _string_map("properties", value)
+        if len(items) <= 4 and all(len(k) + len(v) <= _CACHE_CHARS for k, v in items):
+            if len(_MAPS) >= _CACHE_MAX:
+                _MAPS.clear()
+            _MAPS[items] = encoded
+    return encoded
 
 
 def _checked_event(key: str, tenant: str, source: str, event_type: str, event_time: int,
@@ -236,8 +245,10 @@ def _checked_event(key: str, tenant: str, source: str, event_type: str, event_ti
                    latency_ms: int | None, request_bytes: int | None,
                    response_bytes: int | None, value: str | None,
                    properties: dict[str, str]) -> bytes:
+    # One expression, no calls in the common case: this runs for every event of a batch.
+    n = len(key_bytes := key.encode())
     return b"".join((
-        text_bytes("idempotency_key", key),
+        _SMALL_LONGS[n + _SMALL] if n < _SMALL else long_bytes(n), key_bytes,
         _TENANTS.get(tenant) or _cached(_TENANTS, b"", "tenant_id", tenant),
         _SOURCES.get(source) or _cached(_SOURCES, b"", "source", source),
         _TYPES.get(event_type) or _cached(_TYPES, b"", "event_type", event_type),
@@ -246,10 +257,16 @@ def _checked_event(key: str, tenant: str, source: str, event_type: str, event_ti
         _NULL if route is None else _ROUTES.get(route) or _cached(_ROUTES, b"\x02", "route", route),
         _NULL if method is None else (_METHODS.get(method)
                                       or _cached(_METHODS, b"\x02", "method", method)),
-        _some_long(status), _some_long(latency_ms), _some_long(request_bytes),
-        _some_long(response_bytes),
+        _NULL if status is None else _SOME_SMALL[status + _SMALL]
+        if -_SMALL <= status < _SMALL else b"\x02" + long_bytes(status),
+        _NULL if latency_ms is None else _SOME_SMALL[latency_ms + _SMALL]
+        if -_SMALL <= latency_ms < _SMALL else b"\x02" + long_bytes(latency_ms),
+        _NULL if request_bytes is None else _SOME_SMALL[request_bytes + _SMALL]
+        if -_SMALL <= request_bytes < _SMALL else b"\x02" + long_bytes(request_bytes),
+        _NULL if response_bytes is None else _SOME_SMALL[response_bytes + _SMALL]
+        if -_SMALL <= response_bytes < _SMALL else b"\x02" + long_bytes(response_bytes),
         _NULL if value is None else _VALUES.get(value) or _cached(_VALUES, b"\x02", "value", value),
-        _string_map("properties", properties) if properties else _NULL,
+        _checked_map(properties) if properties else _NULL,
     ))
 
 
@@ -263,7 +280,8 @@ SCHEMA_JSON: dict[str, Any] = json.loads(events.SCHEMA_PATH.read_text())
 encode: Encoder = compile_encoder(SCHEMA_JSON, uncached=frozenset({"idempotency_key"}))
 
 # The bytes of a UsageEvent (the schema's fields as arguments, in order) whose
-# values are known to have the schema's types: str, int in range, None only where the schema allows it, a dict of str.
+# values are known to have the schema's types: str (UTF-8 encodable: no lone
+# surrogate), int in range, None only where the schema allows it, a dict of str.
 # The typed path of /v1/events knows that much, so nothing is checked or looked up
 # by name; tests compare the bytes with fastavro's. Should the schema no longer be
 # the one `_checked_event` writes, the generated encoder does the work.

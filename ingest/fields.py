@@ -159,9 +159,15 @@ def rfc3339_millis(field: str, value: Any) -> int:
     if type(value) is not str:
         raise EventError(field, f"must be an RFC 3339 time string, got {_show(value)}")
     minute = _MINUTES.get(value[:17])
-    if minute is not None and _usual_utc(value):
+    if minute is not None:
         # The regular expression below would read the same fields (\d is isdecimal).
-        return minute + min(int(value[17:19]), 59) * 1000 + (int(value[20:23]) if len(value) == 24 else 0)
+        n, seconds = len(value), value[17:19]
+        if n == 24 and value[23] in "Zz" and value[19] == "." and seconds.isdecimal():
+            millis = value[20:23]
+            if millis.isdecimal():
+                return minute + min(int(seconds), 59) * 1000 + int(millis)
+        elif n == 20 and value[19] in "Zz" and seconds.isdecimal():
+            return minute + min(int(seconds), 59) * 1000
     match = _RFC3339.fullmatch(value.strip())
     if match is None:
         raise EventError(field, f"must be an RFC 3339 time with an offset "

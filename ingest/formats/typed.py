@@ -23,6 +23,7 @@ from aforo.events import EventError, message_key
 from ingest import fields as f
 from ingest.avro import checked_event
 from ingest.body import parse_json
+from ingest.config import Limits
 from ingest.formats import collector
 from ingest.formats.collector import SOURCE
 from ingest.records import Candidate, Context
@@ -64,18 +65,6 @@ class _Checked(Exception):
     """The typed path does not take this event: the checked path decides."""
 
 
-def _text(value: str, max_chars: int) -> str:
-    if len(value) > max_chars or not value.strip():
-        raise _Checked
-    return value
-
-
-def _optional_text(value: str | None, max_chars: int) -> str | None:
-    if value is None or value == "" or value == "-":
-        return None
-    return _text(value, max_chars)
-
-
 def _value(raw: msgspec.Raw) -> str | None:
     """The exact decimal text of `value`, as `fields.decimal_value` makes it."""
     data = bytes(raw)
@@ -93,49 +82,74 @@ def _value(raw: msgspec.Raw) -> str | None:
         raise _Checked from None
 
 
-def _properties(props: dict[str, str] | None, ctx: Context) -> dict[str, str]:
-    if props is None:
-        return {}
-    lim = ctx.limits
+def _check_properties(props: dict[str, str], lim: Limits) -> None:
     if len(props) > lim.max_properties:
         raise _Checked
     for key, item in props.items():
         if not key or len(key) > lim.max_property_key_chars or len(item) > lim.max_text_chars:
             raise _Checked
-    return props
 
 
 def _candidate(index: int, e: _Event, ctx: Context) -> Candidate:
     """The event, and its Kafka message: every value is checked here, so the Avro
-    bytes need no checks of their own (`avro.checked_event`)."""
+    bytes need no checks of their own (`avro.checked_event`). This runs for every
+    event of every batch, hence the inlined checks (`fields` has one a function)."""
     lim = ctx.limits
-    max_id = lim.max_id_chars
+    max_id, max_text = lim.max_id_chars, lim.max_text_chars
     metric, event_type = e.metric, e.event_type
-    if metric is not None and event_type is not None and metric != event_type:
+    if metric is None:
+        if event_type is None:
+            raise _Checked
+        kind = event_type
+    elif event_type is not None and metric != event_type:
         raise _Checked
-    kind = metric if metric is not None else event_type
-    if kind is None:
-        raise _Checked
-    key, tenant = _text(e.idempotency_key, max_id), _text(e.tenant_id, max_id)
-    _text(kind, max_id)
+    else:
+        kind = metric
+    key, tenant = e.idempotency_key, e.tenant_id
+    if (len(key) > max_id or len(tenant) > max_id or len(kind) > max_id
+            or not key.strip() or not tenant.strip() or not kind.strip()):
+        raise _Checked  # too long or blank (fields.text)
     stamp = e.timestamp
-    event_time = ctx.now_ms if stamp is None else f.event_time(
-        "timestamp", f.rfc3339_millis("timestamp", stamp), ctx.now_ms, lim)
+    if stamp is None:
+        event_time = ctx.now_ms
+    else:
+        event_time = f.rfc3339_millis("timestamp", stamp)
+        if not f.MIN_EVENT_MS <= event_time <= ctx.now_ms + lim.max_future_s * 1000:
+            raise _Checked  # fields.event_time
     value = None if e.value is _NULL else _value(e.value)
-    max_text = lim.max_text_chars
-    api = _optional_text(e.api, max_text)
-    route = _optional_text(e.route, max_text)
-    method = _optional_text(e.method, max_text)
-    properties = _properties(e.properties, ctx)
+    # api, route, method: null, "" and "-" are none (fields.optional_text).
+    api, route, method = e.api, e.route, e.method
+    if api is not None:
+        if api == "" or api == "-":
+            api = None
+        elif len(api) > max_text or not api.strip():
+            raise _Checked
+    if route is not None:
+        if route == "" or route == "-":
+            route = None
+        elif len(route) > max_text or not route.strip():
+            raise _Checked
+    if method is not None:
+        if method == "" or method == "-":
+            method = None
+        elif len(method) > max_text or not method.strip():
+            raise _Checked
+    properties = e.properties
+    if properties is None:
+        properties = {}
+    elif properties:
+        _check_properties(properties, lim)
+    status, latency_ms, request_bytes, response_bytes = (
+        e.status, e.latency_ms, e.request_bytes, e.response_bytes)
     out = {
         "idempotency_key": key, "tenant_id": tenant, "source": SOURCE, "event_type": kind,
         "event_time": event_time, "value": value, "api": api, "route": route, "method": method,
-        "status": e.status, "latency_ms": e.latency_ms, "request_bytes": e.request_bytes,
-        "response_bytes": e.response_bytes, "properties": properties,
+        "status": status, "latency_ms": latency_ms, "request_bytes": request_bytes,
+        "response_bytes": response_bytes, "properties": properties,
     }
     message = (message_key(out), checked_event(
-        key, tenant, SOURCE, kind, event_time, api, route, method, e.status, e.latency_ms,
-        e.request_bytes, e.response_bytes, value, properties))
+        key, tenant, SOURCE, kind, event_time, api, route, method, status, latency_ms,
+        request_bytes, response_bytes, value, properties))
     return Candidate(index, out, key=key, message=message)
 
 
