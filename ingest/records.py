@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from aforo.events import EventError
 from ingest.config import Limits
 from ingest.errors import TooLarge
@@ -19,8 +21,10 @@ UNKNOWN_CONSUMER = "unknown_consumer"
 FORBIDDEN = "forbidden"
 
 
-@dataclass(slots=True)
-class Candidate:
+class Candidate(msgspec.Struct):
+    """(A msgspec struct, not a dataclass: made for every event of every batch, and
+    its __init__ is C, not Python.)"""
+
     index: int
     event: dict[str, Any] | None = None
     # (field as the gateway names it, value) tried in order against the catalog.
