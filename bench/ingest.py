@@ -1,5 +1,5 @@
 """Ingestion API figures: durable events/s in batches, single-event latency, and the
-ceiling (the same events produced straight to Kafka from Python).
+ceiling (the collector's own work without HTTP, in one process) measured in the same run.
 
     .venv/bin/python bench/ingest.py                # a Kafka broker of its own, in a temp home
     .venv/bin/python bench/ingest.py --use-running  # the broker of the settings (aforo stack up)
@@ -9,6 +9,11 @@ The collector runs under uvicorn in a child process (this script re-run with
 loopback. Every request count is bounded. A 202 means Kafka acknowledged
 (acks=all, idempotent producer), so the figures are durable rates; at the end
 the topic's offsets are checked against the events acknowledged.
+
+Everything shares the machine's cores, so for the batch run it prints where the
+CPU went: each collector worker, the Kafka broker, the load generator, and the
+rest of the machine (other work moves every figure; the load average is printed
+at the start and the end).
 """
 # ruff: noqa: E402  (the sys.path fix below must run before `import ingest`)
 
@@ -35,7 +40,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from aforo.events import message_key
@@ -132,10 +137,44 @@ def _cpu_s(pid: int) -> dict[int, float]:
 
 
 def _cpu_since(pid: int, before: dict[int, float]) -> tuple[float, list[float]]:
-    """CPU seconds of the process tree since `before`: the total, and each process's share."""
+    """CPU seconds of the process tree since `before`: the total, and each process's
+    share (the processes that used any: the workers, not the idle supervisor)."""
     now = _cpu_s(pid)
     each = [now[p] - before.get(p, 0.0) for p in sorted(now)]
-    return sum(each), each
+    return sum(each), [c for c in each if c >= 0.005]
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all cores spent busy so far (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShares:
+    """Where the cores went during one phase: collector, broker, this process, the rest."""
+
+    def __init__(self, collector_pid: int, broker_pid: int | None) -> None:
+        self.collector_pid, self.broker_pid = collector_pid, broker_pid
+        self.collector = _cpu_s(collector_pid)
+        self.broker = sum(_cpu_s(broker_pid).values()) if broker_pid else 0.0
+        self.own = time.process_time()
+        self.machine = _machine_busy_s()
+        self.started = time.perf_counter()
+
+    def report(self, events: int) -> str:
+        seconds = time.perf_counter() - self.started
+        collector, workers = _cpu_since(self.collector_pid, self.collector)
+        broker = (sum(_cpu_s(self.broker_pid).values()) - self.broker) if self.broker_pid else 0.0
+        own = time.process_time() - self.own
+        rest = _machine_busy_s() - self.machine - collector - broker - own
+        broker_text = f"{broker / seconds:.2f} ({broker / events * 1e6:.1f} us an event)" \
+            if self.broker_pid else "not measured (--use-running)"
+        return (f"  collector CPU: {collector / events * 1e6:.1f} us an event; cores busy: "
+                f"collector {collector / seconds:.2f} "
+                f"(workers {' + '.join(f'{c / seconds:.2f}' for c in workers)}), "
+                f"Kafka broker {broker_text}, load generator {own / seconds:.2f}, "
+                f"rest of the machine {max(rest, 0.0) / seconds:.2f}, of {os.cpu_count()}")
 
 
 def _request(path: str, body: bytes, secret: str) -> bytes:
@@ -163,67 +202,107 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-# -- the ceiling: the same events, encoded and produced from Python, acks=all ---------
+# -- the ceiling: the collector's own work without HTTP, in this process -------------------
 
-def ceiling(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
-    from ingest.config import Limits
-    from ingest.formats import typed
+def _sink(bootstrap: str, topic: str, config: Any) -> Any:
+    from ingest.sink import KafkaSink
+
+    return KafkaSink(bootstrap, topic, ack_timeout_s=30, linger_ms=config.linger_ms,
+                     batch_linger_ms=config.batch_linger_ms,
+                     queue_max_messages=config.queue_max_messages, overrides=config.producer)
+
+
+def ceiling(settings: Settings, topic: str, bodies: list[bytes], secret: str, concurrency: int,
+            config: Any) -> tuple[float, float]:
+    """The same requests through the collector's own code (key check, typed parse,
+    checks, Avro, the two producers, acks=all, the JSON reply), `concurrency` at a
+    time on one event loop, without HTTP. Returns (events/s, CPU us an event)."""
+    import msgspec
+    import uvloop
+
+    from ingest.catalogs import CatalogHolder
+    from ingest.formats import collector, typed
+    from ingest.keys import Authenticator
+    from ingest.metrics import Metrics
+    from ingest.ratelimit import RateLimiter
     from ingest.records import Context
+    from ingest.service import Ingestor
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "acks": "all", "linger.ms": 5, "compression.type": "lz4",
-                         "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 10000})
-    body = json.dumps(events).encode()
-    failed = []
+    sink = _sink(settings.kafka.bootstrap, topic, config)
+    metrics = Metrics(sink.queue_depth, lambda: 1.0)
+    ingestor = Ingestor(sink, CatalogHolder(settings.catalog_dir, 0),
+                        Authenticator(KeyStore.under(settings.home)),
+                        RateLimiter(10_000_000, 10_000_000), metrics)
+    sink.start()
+    events = 0
+    reply = msgspec.json.Encoder().encode
 
-    def report(err: Any, msg: Any) -> None:
-        if err is not None:
-            failed.append(err)
-    started = time.perf_counter()
-    # The same work as the collector minus HTTP: parse, check, encode, produce, acks.
-    candidates, _ = typed.events(body, Context(Limits(max_batch_events=len(events)),
-                                               int(time.time() * 1000)))
-    for c in candidates:
-        assert c.event is not None
-        producer.produce(topic, encode(c.event), message_key(c.event), on_delivery=report)
-        producer.poll(0)
-    producer.flush(60)
-    elapsed = time.perf_counter() - started
-    assert not failed, failed[:3]
-    return len(events) / elapsed
+    async def one(body: bytes) -> None:
+        nonlocal events
+        key = ingestor.authenticate(secret, collector.SOURCE)
+        candidates, batch = typed.events(body, Context(config.limits, int(time.time() * 1000)))
+        outcome = await ingestor.ingest(collector.SOURCE, key, candidates, batch)
+        reply(outcome.body())
+        events += outcome.accepted
+
+    async def main() -> None:
+        sink.poll_on(asyncio.get_running_loop())
+        queue = iter(bodies)
+        await asyncio.gather(*(asyncio.create_task(_drain(queue, one))
+                               for _ in range(concurrency)))
+    try:
+        cpu, started = time.process_time(), time.perf_counter()
+        uvloop.run(main())
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        sink.close()
+    return events / elapsed, cpu / max(events, 1) * 1e6
 
 
-def produce_only(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
-    """Pre-encoded bytes only: what librdkafka and the broker take on this machine."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "acks": "all", "linger.ms": 5, "compression.type": "lz4",
-                         "queue.buffering.max.messages": 1_000_000, "batch.num.messages": 10000})
-    ready = [{**e, "tenant_id": e["tenant_id"], "source": "collector", "event_type": "api_call",
-              "event_time": 1795773600123, "value": None}
-             for e in events]
-    for e in ready:
-        e.pop("metric")
-        e.pop("timestamp")
-    messages = [(message_key(e), encode(e)) for e in ready]
-    started = time.perf_counter()
-    for key, value in messages:
-        producer.produce(topic, value, key)
-        producer.poll(0)
-    producer.flush(60)
-    return len(messages) / (time.perf_counter() - started)
+async def _drain(queue: Any, one: Any) -> None:
+    for body in queue:
+        await one(body)
+
+
+def produce_only(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]],
+                 batch_size: int, concurrency: int, config: Any) -> float:
+    """Pre-encoded messages in batches through the collector's sink (its producers'
+    settings, acks=all), `concurrency` batches in flight: what librdkafka and the
+    broker take on this machine."""
+    import uvloop
+
+    sink = _sink(bootstrap, topic, config)
+    sink.start()
+    batches = [messages[i:i + batch_size] for i in range(0, len(messages), batch_size)]
+
+    async def main() -> None:
+        sink.poll_on(asyncio.get_running_loop())
+        queue = iter(batches)
+        await asyncio.gather(*(_drain(queue, sink.send) for _ in range(concurrency)))
+    try:
+        started = time.perf_counter()
+        uvloop.run(main())
+        return len(messages) / (time.perf_counter() - started)
+    finally:
+        sink.close()
 
 
 # -- the collector child process --------------------------------------------------------
 
-def serve(args: argparse.Namespace) -> None:
+def collector_config(args: argparse.Namespace, port: int = 0) -> Any:
     from ingest.config import IngestConfig
+
+    return IngestConfig(host="127.0.0.1", port=port, syslog_port=0,
+                        rate_limit={"events_per_s": 10_000_000, "burst": 10_000_000},
+                        linger_ms=args.linger_ms, batch_linger_ms=args.batch_linger_ms,
+                        workers=args.workers)
+
+
+def serve(args: argparse.Namespace) -> None:
     from ingest.server import serve as run
 
     settings = Settings.model_validate_json(Path(args.settings_json).read_text())
-    config = IngestConfig(host="127.0.0.1", port=args.port, syslog_port=0,
-                          rate_limit={"events_per_s": 10_000_000, "burst": 10_000_000},
-                          linger_ms=args.linger_ms, workers=args.workers)
-    run(settings, config, topic=args.topic, log_level="warning")
+    run(settings, collector_config(args, args.port), topic=args.topic, log_level="warning")
 
 
 def start_collector(settings: Settings, topic: str, port: int, args: argparse.Namespace,
@@ -232,7 +311,8 @@ def start_collector(settings: Settings, topic: str, port: int, args: argparse.Na
     path.write_text(settings.model_dump_json())
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--settings-json", str(path), "--topic", topic,
-         "--port", str(port), "--linger-ms", str(args.linger_ms), "--workers", str(args.workers)],
+         "--port", str(port), "--linger-ms", str(args.linger_ms),
+         "--batch-linger-ms", str(args.batch_linger_ms), "--workers", str(args.workers)],
         stderr=open(workdir / "collector.log", "wb"))  # noqa: SIM115 - the child owns it
     deadline = time.monotonic() + 60
     while True:
@@ -257,7 +337,10 @@ def main() -> None:
     parser.add_argument("--batch-concurrency", type=int, default=8)
     parser.add_argument("--singles", type=int, default=5000, help="single-event requests")
     parser.add_argument("--single-concurrency", type=int, default=8)
-    parser.add_argument("--linger-ms", type=float, default=0.0)
+    parser.add_argument("--linger-ms", type=float, default=0.0,
+                        help="the collector's linger_ms (requests of a few events)")
+    parser.add_argument("--batch-linger-ms", type=float, default=5.0,
+                        help="the collector's batch_linger_ms (larger requests)")
     parser.add_argument("--workers", type=int, default=2, help="collector worker processes")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings-json", help=argparse.SUPPRESS)
@@ -268,6 +351,8 @@ def main() -> None:
         serve(args)
         return
     args.load_at_start = os.getloadavg()[0]  # other work on the machine moves the figures
+    print(f"load average {args.load_at_start:.1f} on {os.cpu_count()} cores at the start",
+          flush=True)
 
     with tempfile.TemporaryDirectory(prefix="aforo-bench-ingest-") as tmp:
         workdir = Path(tmp)
@@ -284,7 +369,7 @@ def main() -> None:
             print(f"starting a Kafka broker of its own on {kafka.bootstrap} ...", flush=True)
             broker.up()
         try:
-            measure(args, settings, workdir)
+            measure(args, settings, workdir, broker)
         finally:
             if broker is not None:
                 broker.down()
@@ -292,17 +377,27 @@ def main() -> None:
                 _delete_topics(settings.kafka.bootstrap)
 
 
-def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None:
+def measure(args: argparse.Namespace, settings: Settings, workdir: Path,
+            broker: KafkaBroker | None) -> None:
     child = None
+    bootstrap = settings.kafka.bootstrap
+    broker_pid = (broker or KafkaBroker(settings)).pid_file.running_pid()
+    secret = KeyStore.under(settings.home).create("bench", ["*"], [])[1]
+    run = uuid.uuid4().hex[:6]
+    n = args.batches * args.batch_size
+    events = [_event(run, i) for i in range(n)]
+    config = collector_config(args)
+    messages = [(message_key(e), encode(e)) for e in (_usage_event(e) for e in events)]
+    # A broker just started spends its first seconds of load compiling (the JIT): warm
+    # it with the produce-only work first, or the first phase pays for it.
+    warm_rate = produce_only(bootstrap, _create_topic(bootstrap), messages, args.batch_size,
+                             args.batch_concurrency, config)
+    print(f"broker warm-up: {len(messages):,} pre-encoded events at {warm_rate:,.0f} events/s",
+          flush=True)
     try:
-        bootstrap = settings.kafka.bootstrap
         topic = _create_topic(bootstrap)
-        secret = KeyStore.under(settings.home).create("bench", ["*"], [])[1]
         port = _free_port()
         child = start_collector(settings, topic, port, args, workdir)
-        run = uuid.uuid4().hex[:6]
-        n = args.batches * args.batch_size
-        events = [_event(run, i) for i in range(n)]
 
         # Warm-up: connections, the producer's idempotence PID, code paths.
         warm = [_request("/v1/events", json.dumps(events[:args.batch_size]).encode(), secret)]
@@ -312,18 +407,16 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None
             [{**e, "idempotency_key": "b" + e["idempotency_key"]}
              for e in events[i:i + args.batch_size]]).encode(), secret)
             for i in range(0, n, args.batch_size)]
-        before = _cpu_s(child.pid)
+        shares = CpuShares(child.pid, broker_pid)
         seconds, lat, statuses = load(port, bodies, args.batch_concurrency)
-        cpu, each = _cpu_since(child.pid, before)
         batch_ok = statuses.get(202, 0) * args.batch_size
         print(f"\nbatches of {args.batch_size}: {len(bodies)} requests over "
-              f"{args.batch_concurrency} connections, statuses {statuses}")
+              f"{args.batch_concurrency} connections, {args.workers} worker(s), "
+              f"statuses {statuses}")
         print(f"  {batch_ok / seconds:,.0f} events/s acknowledged durably "
               f"({batch_ok:,} events in {seconds:.2f}s); request p50 {_pct(lat, .5):.1f} ms, "
               f"p99 {_pct(lat, .99):.1f} ms")
-        print(f"  collector CPU: {cpu / max(batch_ok, 1) * 1e6:.1f} us an event "
-              f"({cpu / seconds:.2f} cores busy on average; by process: "
-              f"{' + '.join(f'{c / seconds:.2f}' for c in each)})")
+        print(shares.report(max(batch_ok, 1)))
 
         singles = [_request("/v1/events", json.dumps(
             {**events[i], "idempotency_key": "s" + events[i]["idempotency_key"]}).encode(),
@@ -352,15 +445,30 @@ def measure(args: argparse.Namespace, settings: Settings, workdir: Path) -> None
             child.send_signal(signal.SIGTERM)
             child.wait(timeout=60)
 
-    ceiling_topic = _create_topic(bootstrap)
-    rate = ceiling(bootstrap, ceiling_topic, events)
-    raw_rate = produce_only(bootstrap, _create_topic(bootstrap), events)
-    print(f"\nceiling, same process, no HTTP: parse + check + encode + produce with acks: "
-          f"{rate:,.0f} events/s")
-    print(f"produce only (pre-encoded bytes, acks=all): {raw_rate:,.0f} events/s")
+    # The baselines, in the same run, with the collector stopped: its own code without
+    # HTTP (one process), and librdkafka + the broker alone.
+    raw = [json.dumps([{**e, "idempotency_key": "c" + e["idempotency_key"]}
+                       for e in events[i:i + args.batch_size]]).encode()
+           for i in range(0, n, args.batch_size)]
+    rate, cpu_us = ceiling(settings, _create_topic(bootstrap), raw, secret,
+                           args.batch_concurrency, config)
+    raw_rate = produce_only(bootstrap, _create_topic(bootstrap), messages, args.batch_size,
+                            args.batch_concurrency, config)
+    print(f"\nceiling, one process, no HTTP (the collector's key check, parse, checks, Avro, "
+          f"producers with acks, reply; {args.batch_concurrency} batches in flight): "
+          f"{rate:,.0f} events/s, {cpu_us:.1f} us of CPU an event")
+    print(f"produce only (pre-encoded batches of {args.batch_size} through the same producers, "
+          f"acks=all): {raw_rate:,.0f} events/s")
     print(f"\nmachine: {os.cpu_count()} cores; collector ({args.workers} worker process(es)), "
           "load generator and Kafka broker share them; load average "
           f"{args.load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} now")
+
+
+def _usage_event(sent: dict[str, Any]) -> dict[str, Any]:
+    """What the collector makes of a sent event (for the produce-only baseline)."""
+    event = {k: v for k, v in sent.items() if k not in ("metric", "timestamp")}
+    return {**event, "source": "collector", "event_type": sent["metric"],
+            "event_time": 1795773600123, "value": None}
 
 
 if __name__ == "__main__":
