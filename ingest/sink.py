@@ -1,26 +1,25 @@
 """Kafka, durably: a request's events are acknowledged only once Kafka has all of them.
 
-One idempotent, acks=all producer for the process. Each request produces its
-messages with one delivery callback of its own (a `_Delivery`); the callbacks
+The process's producers (two, below) are idempotent with acks=all. Each request
+produces its messages with one delivery callback of its own (a `_Delivery`); the callbacks
 count down, and the last one resolves the request's asyncio future. The request
 answers 202 after that, or 503 when Kafka is known to be down, the producer
 queue is full, a delivery failed, or the acks did not come within
 `ack_timeout_s`. A 503'd request may still have reached Kafka; the client sends
 it again with the same idempotency keys and the metering job drops the duplicates.
 
-Two producers, both idempotent with acks=all, share the work:
+The two producers share the work:
 
 - *prompt*, for requests of up to PROMPT_MAX_EVENTS events (a single event, a
   syslog datagram): `linger_ms` (0: sent at once), and a thread blocked in its
   poll() serves the delivery report the moment it arrives.
 - *bulk*, for larger batches: `batch_linger_ms` (a few ms: one produce request
-  of many messages a partition instead of many small ones, which costs the
-  broker several times less CPU an event), polled by the event loop itself,
-  every millisecond while messages wait for their acks. confluent-kafka takes
-  the GIL for each delivery report: served by a thread while the loop thread
-  parsed the next batch, each report of a batch waited for the interpreter's
-  switch interval (5 ms), and a batch of 500 took some 60 ms to acknowledge with
-  the collector's CPU half idle.
+  of many messages a partition instead of many small ones, about half the
+  broker's CPU an event), polled by the event loop itself, every millisecond
+  while messages wait for their acks. confluent-kafka takes the GIL for each
+  delivery report; served by a thread while the loop thread parses the next
+  batch, each of a batch's 500 reports can wait up to the interpreter's switch
+  interval (5 ms) for it.
 """
 
 from __future__ import annotations
