@@ -137,11 +137,13 @@ def _cpu_s(pid: int) -> dict[int, float]:
 
 
 def _cpu_since(pid: int, before: dict[int, float]) -> tuple[float, list[float]]:
-    """CPU seconds of the process tree since `before`: the total, and each process's
-    share (the processes that used any: the workers, not the idle supervisor)."""
+    """CPU seconds of the process tree since `before`: the total, and each worker's
+    (the children that did work; the process itself when it has none)."""
     now = _cpu_s(pid)
-    each = [now[p] - before.get(p, 0.0) for p in sorted(now)]
-    return sum(each), [c for c in each if c >= 0.005]
+    used = {p: now[p] - before.get(p, 0.0) for p in sorted(now)}
+    total = sum(used.values())
+    workers = [c for p, c in used.items() if p != pid and c >= 0.02 * total]
+    return total, workers or [used[pid]]
 
 
 def _machine_busy_s() -> float:
