@@ -194,6 +194,22 @@ class ConsumedRecord:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+_ELECTING = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+             KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 10.0) -> tuple[int, int]:
+    """A partition's (low, high) offsets; a topic just created may still be electing its leader."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _ELECTING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[ConsumedRecord]:
     """Every record from the start of `topic` to its end as of the call; bad ones carry `error`."""
     consumer = Consumer({
@@ -208,7 +224,7 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[
         ends: dict[int, int] = {}
         assignment = []
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = _watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
                 assignment.append(TopicPartition(topic, p, low))
