@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyflink.table import DataTypes, Schema, TableDescriptor
+from pyflink.table import DataTypes, FormatDescriptor, Schema, TableDescriptor
 
 from aforo.events import SCHEMA_PATH
 from aforo.settings import Settings
@@ -126,7 +126,14 @@ def dead_letters_sink(settings: Settings, prefix: str) -> TableDescriptor:
 
 def parquet_table(settings: Settings, table: str, columns: list[tuple[str, object]],
                   partition: str) -> TableDescriptor:
-    """A Parquet table under <home>/data/<table>/<partition>=.../part-*; files appear on checkpoint."""
+    """A Parquet table under <home>/data/<table>/<partition>=.../part-*; files appear on checkpoint.
+
+    Timestamps are INT64 milliseconds (TIMESTAMP(3) exactly), not the deprecated
+    INT96: a quarter of the size and cheaper to write.
+    """
+    parquet = (FormatDescriptor.for_format("parquet")
+               .option("write.int64.timestamp", "true")
+               .option("timestamp.time.unit", "millis"))
     schema = Schema.new_builder()
     for name, dtype in columns:
         schema = schema.column(name, dtype)
@@ -135,7 +142,7 @@ def parquet_table(settings: Settings, table: str, columns: list[tuple[str, objec
             .option("path", (settings.data_dir / table).as_uri())
             .option("sink.rolling-policy.file-size", "128MB")
             .partitioned_by(partition)
-            .format("parquet")
+            .format(parquet.build())
             .build())
 
 
