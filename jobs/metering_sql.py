@@ -45,100 +45,148 @@ def _condition(f: Filter) -> str:
     return f"{lhs} {_OPS[f.op]} {literal(values[0])}"
 
 
-def _quantity(metric: Metric) -> tuple[str, str]:
-    """(quantity expression, unique-value expression) of one event for a metric."""
-    if metric.aggregation == "count":
-        return f"CAST(1 AS {QUANTITY})", "CAST(NULL AS STRING)"
+def _quantity(metric: Metric) -> str:
+    """One event's quantity for a metric (NULL: the event has no such value)."""
+    if metric.aggregation in ("count", "unique_count"):
+        return f"CAST(1 AS {QUANTITY})"
     assert metric.value_field is not None
-    if metric.aggregation == "unique_count":
-        return f"CAST(1 AS {QUANTITY})", f"CAST({column(metric.value_field)} AS STRING)"
-    return f"CAST({column(metric.value_field, numeric=True)} AS {QUANTITY})", "CAST(NULL AS STRING)"
+    value = column(metric.value_field, numeric=True)
+    return value if value.startswith("TRY_CAST(") else f"CAST({value} AS {QUANTITY})"
 
 
-METRIC_ROW = f"ROW<metric STRING, row_api STRING, quantity {QUANTITY}, unique_value STRING>"
+def _feeds(metric: Metric) -> str:
+    """The event feeds the metric: it matches one of its sources and has the value it needs.
+
+    An event matching several sources of one metric counts once, as in the close.
+    """
+    matches = []
+    for source in metric.sources:
+        where = [f"event_type = {literal(source.event_type)}"] + [_condition(f) for f in source.filters]
+        matches.append("(" + " AND ".join(where) + ")")
+    condition = " OR ".join(matches)
+    if metric.aggregation == "count" or metric.value_field is None:
+        return condition
+    value = column(metric.value_field) if metric.aggregation == "unique_count" else _quantity(metric)
+    return f"({condition}) AND {value} IS NOT NULL"
+
+
+METRIC_ROW = f"ROW<metric STRING, row_api STRING, quantity {QUANTITY}>"
 TRANSACTION = f"ROW<event_time TIMESTAMP(3), idempotency_key STRING, `value` {QUANTITY}>"
 TRANSACTIONS = f"ARRAY<{TRANSACTION}>"
+HOURLY_ROW = f"ROW<metric STRING, quantity {QUANTITY}, event_count BIGINT, transactions {TRANSACTIONS}>"
 
 
-def metric_rows_sql(catalog: Catalog) -> str:
-    """One row per (event, metric) it feeds: the M:N mapping, from the catalog.
-
-    One pass per event: an array with one element per metric (its quantity, or
-    NULL when the event does not feed it), unnested, NULLs dropped. A metric
-    priced per transaction is rated in strict event-time order across the
-    tenant's APIs, so its rows carry api ''.
-    """
-    values = catalog.value_metrics()
-    elements = []
-    for key in sorted(catalog.metrics):
-        metric = catalog.metrics[key]
-        quantity, unique = _quantity(metric)
-        matches = []
-        for source in metric.sources:
-            where = [f"event_type = {literal(source.event_type)}"] + [_condition(f) for f in source.filters]
-            # A NULL quantity drops the row; unique_count's quantity is 1, so check its value.
-            if metric.aggregation == "unique_count" and metric.value_field is not None:
-                where.append(f"{column(metric.value_field)} IS NOT NULL")
-            matches.append("(" + " AND ".join(where) + ")")
-        api = "''" if key in values else "COALESCE(api, '')"
-        elements.append(f"  CAST(ROW({literal(key)}, {api},\n"
-                        f"           CASE WHEN {' OR '.join(matches)} THEN {quantity} END,\n"
-                        f"           {unique}) AS {METRIC_ROW})")
-    if not elements:
+def _metrics(catalog: Catalog) -> list[Metric]:
+    if not catalog.metrics:
         raise ValueError("the catalog defines no metrics: nothing to meter")
-    return ("CREATE TEMPORARY VIEW metric_rows AS\n"
+    return [catalog.metrics[key] for key in sorted(catalog.metrics)]
+
+
+# A metric whose period quantity is one value (its peak, its latest value) is the
+# tenant's across APIs: its hourly rows are per tenant (api ''), one per hour, so
+# the rating sees the previous hour's period-to-date.
+_PER_TENANT_AGGREGATIONS = ("max", "latest")
+
+
+def _per_tenant(catalog: Catalog, metric: Metric) -> bool:
+    """Its hourly rows are per tenant (api ''): a metric priced per transaction (rated in
+    strict event-time order across the tenant's APIs), a max or a latest metric."""
+    return metric.key in catalog.value_metrics() or metric.aggregation in _PER_TENANT_AGGREGATIONS
+
+
+def _row_api(catalog: Catalog, metric: Metric) -> str:
+    return "''" if _per_tenant(catalog, metric) else "COALESCE(api, '')"
+
+
+def late_metric_rows_sql(catalog: Catalog) -> str:
+    """One row per (late event, metric) it feeds: the M:N mapping, from the catalog.
+
+    Only events behind the watermark (a small share) are expanded: an array with
+    one element per metric (its quantity, or NULL when the event does not feed
+    it), unnested, NULLs dropped. On-time events are never expanded; the hourly
+    aggregation computes every metric from the event itself.
+    """
+    elements = [f"  CAST(ROW({literal(m.key)}, {_row_api(catalog, m)},\n"
+                f"           CASE WHEN {_feeds(m)} THEN {_quantity(m)} END) AS {METRIC_ROW})"
+                for m in _metrics(catalog)]
+    return ("CREATE TEMPORARY VIEW late_metric_rows AS\n"
             "SELECT tenant_id, m.metric AS metric, m.row_api AS api, idempotency_key, event_time,\n"
-            "       m.quantity AS quantity, m.unique_value AS unique_value\n"
-            "FROM valid_events CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(elements) + "\n])"
-            " AS m(metric, row_api, quantity, unique_value)\n"
+            "       m.quantity AS quantity\n"
+            "FROM late_valid_events CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(elements) + "\n])"
+            " AS m(metric, row_api, quantity)\n"
             "WHERE m.quantity IS NOT NULL;")
 
 
-# aggregation -> (aggregate call, its result needs a cast to QUANTITY)
-_AGGREGATE = {
-    "count": ("COUNT(*)", True),  # no DECIMAL sum per event
-    "sum": ("SUM(quantity)", False),
-    "max": ("MAX(quantity)", False),
-    "latest": ("LAST_VALUE(quantity)", False),
-    "unique_count": ("COUNT(DISTINCT unique_value)", True),
+# aggregation -> (the hour's aggregate over the events a FILTER keeps, its result needs a
+# cast to QUANTITY); {q}: one event's quantity, {v}: its value field
+_AGGREGATE: dict[str, tuple[str, bool] | None] = {
+    "count": None,  # the event count itself: no DECIMAL sum per event
+    "sum": ("SUM({q})", False),
+    "max": ("MAX({q})", False),
+    "latest": ("LAST_VALUE({q})", False),
+    "unique_count": ("COUNT(DISTINCT CAST({v} AS STRING))", True),
 }
 
 
-def _aggregate(aggregation: str, keys: list[str] | None) -> str:
-    """The aggregation over the rows of `keys` only (None: all rows of the group)."""
-    call, cast = _AGGREGATE[aggregation]
-    if keys is not None and aggregation != "count":  # a group is one metric: COUNT(*) needs no filter
-        call += f" FILTER (WHERE metric IN ({', '.join(literal(k) for k in keys)}))"
-    return f"CAST({call} AS {QUANTITY})" if cast else call
+def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
+    """The hour's aggregate columns of metric number i, over the events that feed it."""
+    feeds = f" FILTER (WHERE {_feeds(metric)})"
+    out = [f"    COUNT(*){feeds} AS n{i}"]
+    aggregate = _AGGREGATE[metric.aggregation]
+    if aggregate is not None:
+        template, cast = aggregate
+        call = template.format(q=_quantity(metric), v=column(metric.value_field or "")) + feeds
+        out.append(f"    {f'CAST({call} AS {QUANTITY})' if cast else call} AS q{i}")
+    if transactions:
+        out.append(f"    ARRAY_AGG(CAST(ROW(event_time, idempotency_key, {_quantity(metric)}) AS {TRANSACTION}))"
+                   f"{feeds} AS t{i}")
+    return out
+
+
+def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset[str]) -> str:
+    """One hourly window aggregation computing every metric of `metrics` from the
+    events themselves (FILTER per metric), then one row per metric that has events.
+    Metrics in `values` also carry their transactions."""
+    columns = [c for i, m in metrics for c in _aggregates(m, i, m.key in values)]
+    rows = []
+    for i, m in metrics:
+        quantity = f"CAST(n{i} AS {QUANTITY})" if _AGGREGATE[m.aggregation] is None else f"q{i}"
+        txs = f"t{i}" if m.key in values else f"CAST(NULL AS {TRANSACTIONS})"
+        rows.append(f"  CAST(ROW({literal(m.key)}, {quantity}, n{i}, {txs}) AS {HOURLY_ROW})")
+    feeds_any = " OR ".join(f"({_feeds(m)})" for _, m in metrics)
+    return ("SELECT h.window_start, h.window_end, h.window_time, h.tenant_id, m.metric, h.api,\n"
+            "       m.quantity, m.event_count, m.transactions\n"
+            "FROM (\n"
+            f"  SELECT window_start, window_end, window_time, tenant_id, {api} AS api,\n"
+            + ",\n".join(columns) + "\n"
+            "  FROM TABLE(TUMBLE(TABLE on_time_events, DESCRIPTOR(event_time), INTERVAL '1' HOUR))\n"
+            f"  WHERE {feeds_any}\n"
+            f"  GROUP BY window_start, window_end, window_time, tenant_id{', row_api' if api == 'row_api' else ''}\n"
+            ") AS h CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(rows) + "\n])"
+            " AS m(metric, quantity, event_count, transactions)\n"
+            "WHERE m.event_count > 0")
 
 
 def hourly_sql(catalog: Catalog) -> str:
-    """Hourly tumbling event-time windows per tenant, metric and API: one window
-    aggregation for all metrics, each metric's quantity from its own aggregate.
+    """Hourly tumbling event-time windows per tenant, metric and API.
 
-    Metrics priced per transaction (percentage) also carry the hour's
-    transactions, for rate_window to rate one by one in event-time order.
+    No per-event row per metric: one window aggregation per tenant and API computes
+    every metric from the event (each metric's aggregate with a FILTER), and its
+    few hourly rows are unpivoted to one row per metric. Metrics whose rows are per
+    tenant (api '', see _per_tenant) have their own aggregation per tenant; those
+    priced per transaction (percentage) also carry the hour's transactions, for
+    rate_window to rate one by one in event-time order.
     """
-    by_aggregation: dict[str, list[str]] = {}
-    for key, metric in sorted(catalog.metrics.items()):
-        by_aggregation.setdefault(metric.aggregation, []).append(key)
-    if len(by_aggregation) == 1:
-        quantity = _aggregate(next(iter(by_aggregation)), None)
-    else:
-        cases = [f"    WHEN metric IN ({', '.join(literal(k) for k in keys)}) THEN {_aggregate(aggregation, keys)}"
-                 for aggregation, keys in sorted(by_aggregation.items())]
-        quantity = "CASE\n" + "\n".join(cases) + "\n  END"
-    values = sorted(catalog.value_metrics())
-    transactions = (f"ARRAY_AGG(CAST(ROW(event_time, idempotency_key, quantity) AS {TRANSACTION}))"
-                    f" FILTER (WHERE metric IN ({', '.join(literal(k) for k in values)}))"
-                    if values else f"CAST(NULL AS {TRANSACTIONS})")
-    return ("CREATE TEMPORARY VIEW hourly AS\n"
-            "SELECT window_start, window_end, window_time, tenant_id, metric, api,\n"
-            f"  {quantity} AS quantity,\n"
-            f"  COUNT(*) AS event_count,\n"
-            f"  {transactions} AS transactions\n"
-            "FROM TABLE(TUMBLE(TABLE on_time_rows, DESCRIPTOR(event_time), INTERVAL '1' HOUR))\n"
-            "GROUP BY window_start, window_end, window_time, tenant_id, metric, api;")
+    numbered = list(enumerate(_metrics(catalog)))
+    per_api = [(i, m) for i, m in numbered if not _per_tenant(catalog, m)]
+    per_tenant = [(i, m) for i, m in numbered if _per_tenant(catalog, m)]
+    values = catalog.value_metrics()
+    groups = []
+    if per_api:
+        groups.append(_hourly_group(per_api, "row_api", values))
+    if per_tenant:
+        groups.append(_hourly_group(per_tenant, "''", values))
+    return "CREATE TEMPORARY VIEW hourly AS\n" + "\nUNION ALL\n".join(groups) + ";"
 
 
 def split_statements(text: str) -> list[str]:
@@ -162,8 +210,9 @@ def _file(name: str) -> list[str]:
 
 def metering_statements(catalog: Catalog) -> list[str]:
     """All of the job's SQL, in the order it runs."""
-    return (_file("10_dedup.sql") + _file("20_archive.sql") + [metric_rows_sql(catalog).rstrip(";")]
-            + _file("40_late.sql") + [hourly_sql(catalog).rstrip(";")] + _file("60_line_items.sql"))
+    return (_file("10_dedup.sql") + _file("20_archive.sql") + _file("30_watermark.sql")
+            + [late_metric_rows_sql(catalog).rstrip(";")] + _file("40_late.sql")
+            + [hourly_sql(catalog).rstrip(";")] + _file("60_line_items.sql"))
 
 
 def explain(catalog: Catalog) -> str:

@@ -26,9 +26,11 @@ FULL JOIN (
     GROUP BY ALL
 ) AS late USING (tenant_id, period_start, metric, api, window_start)
 FULL JOIN (
-    -- a metric priced per transaction streams one row per tenant and hour (api '')
+    -- a metric priced per transaction, a max and a latest metric stream one row per
+    -- tenant and hour (api '')
     SELECT s.tenant_id, s.period_start, me.metric,
-           CASE WHEN v.metric IS NULL THEN me.api ELSE '' END AS api,
+           CASE WHEN v.metric IS NULL AND me.aggregation NOT IN ('max', 'latest')
+                THEN me.api ELSE '' END AS api,
            date_trunc('hour', me.event_time) AS window_start,
            sum(me.num) AS archive_total, max(me.num) AS archive_largest
     FROM metric_events AS me

@@ -1,4 +1,4 @@
-"""Rating UDFs: the hour's charge F(ptd) - F(ptd - q) with the pricing library.
+"""Rating UDFs: the hour's charge F(ptd) - F(ptd before) with the pricing library.
 
 The catalog is loaded by the job and pickled into the UDF, so a remote
 TaskManager rates with exactly the catalog revision the job was started with.
@@ -31,6 +31,7 @@ CONTEXT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("price_model", DataTypes.STRING()),
     DataTypes.FIELD("catalog_revision", DataTypes.STRING()),
     DataTypes.FIELD("billed", DataTypes.BOOLEAN()),
+    DataTypes.FIELD("aggregation", DataTypes.STRING()),
 ])
 
 
@@ -63,7 +64,8 @@ class _CatalogFunction(ScalarFunction):
 
 
 class BillingContext(_CatalogFunction):
-    """The billing period and the charge (plan version in force at the window start)."""
+    """The billing period, the charge (plan version in force at the window start) and
+    the metric's aggregation (it decides what period-to-date means)."""
 
     def eval(self, tenant: str, metric: str, window_start: datetime):  # type: ignore[no-untyped-def]
         from pyflink.common import Row
@@ -74,12 +76,13 @@ class BillingContext(_CatalogFunction):
         else:
             period = period_containing(at)
         charge = self._charge(tenant, metric, window_start)
+        aggregation = self.catalog.metrics[metric].aggregation
         if charge is None:
             return Row(_naive(period.start), _naive(period.end), "", "", 0, "", "",
-                       self.catalog.revision, False)
+                       self.catalog.revision, False, aggregation)
         return Row(_naive(period.start), _naive(period.end), charge.charge_key, charge.plan_key,
                    charge.plan_version, charge.currency, charge.price.model_name,
-                   self.catalog.revision, True)
+                   self.catalog.revision, True, aggregation)
 
 
 class RateWindow(_CatalogFunction):

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from aforo.catalog import load_catalog
 from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
+from aforo.pricing import rate_increment
 from tests.jobs.pipeline import Pipeline, assert_amounts_are_exact_ratings, assert_quantities_equal_truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -107,6 +109,58 @@ def test_catalog_change_applies_after_savepoint_restart_without_losing_state(tmp
     assert {r["tenant_id"] for r in rows if r["billed"] and r["catalog_revision"] == new_revision} >= {"wayne"}
     # The dedup state survived the restart: the replay added nothing.
     assert_quantities_equal_truth(pipeline, first, second)
+
+
+PEAK_LATENCY = """key: peak_latency
+name: Peak latency
+unit: ms
+aggregation: max
+value_field: latency_ms
+sources:
+  - event_type: api_call
+"""
+PEAK_CHARGE = """      - key: peak_latency
+        name: Peak latency
+        metric: peak_latency
+        price:
+          model: graduated
+          tiers:
+            - {up_to: "100", unit_amount: "0.5"}
+            - {up_to: null, unit_amount: "0.25"}
+"""
+
+
+def test_max_metric_streams_charges_of_the_running_maximum(tmp_path, settings, kafka):
+    """A max metric's period-to-date is the running maximum, so the hours' charges add
+    up to F(the period's peak) - F(0), not to F of a sum of hourly peaks. Its rows are
+    per tenant and hour (the peak across APIs)."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(settings.catalog_dir, catalog)
+    (catalog / "metrics" / "peak_latency.yaml").write_text(PEAK_LATENCY)
+    growth = catalog / "plans" / "growth.yaml"
+    growth.write_text(growth.read_text().replace("    charges:\n", "    charges:\n" + PEAK_CHARGE))
+    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
+    pipeline.send(TrafficSpec(events=4000, seed=601, hours=8, tenants=("acme", "stark"), **DIRTY))
+    pipeline.run_job()
+
+    rows = [r for r in pipeline.line_items() if r["metric"] == "peak_latency"]
+    on_time = pipeline.on_time_transactions("peak_latency")
+    plans = load_catalog(catalog)
+    periods = {(r["tenant_id"], r["period_start"]) for r in rows}
+    assert {t for t, _ in periods} == {"acme", "stark"}
+    for tenant, period_start in periods:
+        period = sorted((r for r in rows if (r["tenant_id"], r["period_start"]) == (tenant, period_start)),
+                        key=lambda r: (r["window_start"], r["period_to_date_quantity"]))
+        peak = max(v for (t, _), txs in on_time.items() if t == tenant for _, _, v in txs)
+        assert max(r["quantity"] for r in period) == peak
+        running = [r["period_to_date_quantity"] for r in period]
+        assert running == sorted(running) and running[-1] == peak
+        assert all(r["period_to_date_quantity"] >= r["quantity"] for r in period)
+        charge = next(c for c in plans.charges_for(tenant, period_start.replace(tzinfo=UTC))
+                      if c.metric == "peak_latency")
+        assert sum(r["amount"] for r in period) == rate_increment(charge.price, Decimal(0), peak)
+        assert len(period) == len({r["window_start"] for r in period}) >= 6  # one row an hour
+        assert {r["api"] for r in period} == {""}  # the tenant's peak across its APIs
 
 
 def test_injected_failure_recovers_from_checkpoint_exactly(pipeline, tmp_path):

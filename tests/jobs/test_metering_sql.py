@@ -1,9 +1,10 @@
 """The job's SQL generated from the catalog: what `aforo job explain` prints, and that
-Flink plans it (one dedup operator, one pass over each event) for every aggregation."""
+Flink plans it (one dedup operator, no per-metric copy of any operator) for every aggregation."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,20 +34,33 @@ def every_aggregation(tmp_path: Path) -> Path:
     return root
 
 
-def test_explain_prints_each_metric_once_in_one_pass(every_aggregation: Path) -> None:
+def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> None:
     catalog = load_catalog(every_aggregation)
     sql = metering_sql.explain(catalog)
-    assert sql.count("CROSS JOIN UNNEST(ARRAY[") == 1
+    # late events: one row per metric they feed, in one pass
+    late = sql[sql.index("CREATE TEMPORARY VIEW late_metric_rows"):sql.index("INSERT INTO late_events")]
+    assert late.count("CROSS JOIN UNNEST(ARRAY[") == 1
+    # on-time events are never expanded: one aggregation per tenant and API, one per tenant
+    # (metrics priced per transaction, max, latest), then one row per metric
+    hourly = sql[sql.index("CREATE TEMPORARY VIEW hourly AS"):sql.index("CREATE TEMPORARY VIEW hourly_context")]
+    assert hourly.count("FROM TABLE(TUMBLE(TABLE on_time_events") == 2
     for key in catalog.metrics:
-        assert sql.count(f"CAST(ROW('{key}'") == 1, key
-    # each aggregation reads only its own metrics' rows; a count group needs no filter
-    assert "MAX(quantity) FILTER (WHERE metric IN ('peak_latency'))" in sql
-    assert "LAST_VALUE(quantity) FILTER (WHERE metric IN ('last_region_ms'))" in sql
-    assert "COUNT(DISTINCT unique_value) FILTER (WHERE metric IN ('active_routes'))" in sql
-    assert "WHEN metric IN ('api_calls') THEN CAST(COUNT(*) AS DECIMAL(38, 12))" in sql
-    # the per-transaction metric keeps its transactions and has one row per tenant and hour
-    assert "FILTER (WHERE metric IN ('payment_value')) AS transactions" in sql
-    assert "CAST(ROW('payment_value', ''," in sql
+        assert late.count(f"CAST(ROW('{key}'") == 1, key
+        assert hourly.count(f"CAST(ROW('{key}'") == 1, key
+    # each metric's aggregate reads only the events that feed it, with the value it needs
+    assert "MAX(CAST(latency_ms AS DECIMAL(38, 12))) FILTER (WHERE ((event_type = 'api_call'))" \
+           " AND CAST(latency_ms AS DECIMAL(38, 12)) IS NOT NULL)" in hourly
+    assert "LAST_VALUE(TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12))) FILTER (WHERE" in hourly
+    assert "CAST(COUNT(DISTINCT CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
+           " AND route IS NOT NULL) AS DECIMAL(38, 12))" in hourly
+    # a count is the event count itself: no DECIMAL sum per event
+    assert re.search(r"CAST\(ROW\('api_calls', CAST\(n(\d+) AS DECIMAL\(38, 12\)\), n\1,", hourly)
+    # a max or latest metric is the tenant's across APIs: rows per tenant (api '')
+    assert "CAST(ROW('peak_latency', '',\n" in late and "CAST(ROW('last_region_ms', '',\n" in late
+    assert "CAST(ROW('active_routes', COALESCE(api, '')," in late
+    # the per-transaction metric keeps its transactions, per tenant (api '')
+    assert "ARRAY_AGG(CAST(ROW(event_time, idempotency_key, TRY_CAST(`value` AS DECIMAL(38, 12)))" in hourly
+    assert "CAST(ROW('payment_value', '',\n" in late
 
 
 @pytest.mark.flink
@@ -60,7 +74,8 @@ def test_flink_plans_every_aggregation_with_one_dedup(every_aggregation: Path, t
     plan = result.stdout
     assert plan.startswith("== Optimized Execution Plan ==")
     assert plan.count("Deduplicate(") == 1
-    # one hourly window aggregation for all metrics (single-phase here: COUNT DISTINCT)
-    assert plan.count("WindowAggregate(") == 1
-    assert plan.count("Correlate(") <= 2  # the metric rows: on time and late
+    # two hourly window aggregations whatever the number of metrics: per tenant and API
+    # (single-phase here: COUNT DISTINCT) and per tenant for the metric priced per transaction
+    assert plan.count("GlobalWindowAggregate(") + plan.count(" WindowAggregate(") == 2
+    assert plan.count("Correlate(") == 3  # late events' metric rows; each aggregation's unpivot
     assert "PythonCalc(" in plan and "rate_window" in plan
