@@ -13,7 +13,7 @@ FLINK_CONF = PROJECT_ROOT / "flink-conf.yaml"
 
 # Keys a MiniCluster ignores in a cluster config file; jobs set them themselves.
 JOB_KEY_PREFIXES = ("execution.", "state.", "restart-strategy.", "table.", "python.",
-                    "parallelism.", "pipeline.")
+                    "parallelism.", "pipeline.", "metrics.fetcher.")
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, str]:

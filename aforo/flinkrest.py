@@ -8,6 +8,7 @@ standalone cluster answer.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _NOT_RUNNING = "Not all required tasks are currently running"
+# <subtask>.Source__<table>[<n>].KafkaSourceReader.topic.<topic>.partition.<p>.currentOffset
+_POSITION = re.compile(r"\.KafkaSourceReader\.topic\..+\.partition\.(\d+)\.currentOffset$")
 
 
 class FlinkRestError(RuntimeError):
@@ -59,6 +62,32 @@ class FlinkRest:
 
     def latest_checkpoint(self, job_id: str) -> dict[str, Any] | None:
         return self._call(f"/jobs/{job_id}/checkpoints")["latest"].get("completed")
+
+    def checkpoint_in_progress(self, job_id: str) -> bool:
+        return int(self._call(f"/jobs/{job_id}/checkpoints")["counts"]["in_progress"]) > 0
+
+    def trigger_checkpoint(self, job_id: str) -> None:
+        """Ask for a checkpoint now (it commits files, transactions and offsets), not at the next interval."""
+        self._call(f"/jobs/{job_id}/checkpoints", {}, method="POST")
+
+    def kafka_position_metrics(self, job_id: str, source: str) -> tuple[str, list[str]]:
+        """The metrics path and ids of the offsets the source `source` (its table name)
+        has fetched, per subtask and Kafka partition (KafkaSourceReader metrics); no ids
+        while it has reported none."""
+        vertex = next((v for v in self.job(job_id)["vertices"]
+                       if v["name"].startswith(f"Source: {source}[")), None)
+        if vertex is None:
+            return "", []
+        path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        return path, [m["id"] for m in self._call(path) if _POSITION.search(m["id"])]
+
+    def kafka_positions(self, path: str, ids: list[str]) -> dict[int, int]:
+        """Per Kafka partition, the offset of the last record fetched (-1: none yet)."""
+        positions: dict[int, int] = {}
+        for metric in self._call(path + "?get=" + ",".join(ids)):
+            partition = int(_POSITION.search(metric["id"]).group(1))  # type: ignore[union-attr]
+            positions[partition] = max(positions.get(partition, -1), int(float(metric["value"])))
+        return positions
 
     def wait_state(self, job_id: str, states: tuple[str, ...], timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s

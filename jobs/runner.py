@@ -68,10 +68,15 @@ def recovery_config(settings: Settings, fresh: bool) -> dict[str, str]:
 
 def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
                    ends: dict[int, int], timeout_s: float, progress: Progress) -> None:
-    """Block until the job has consumed everything up to `ends` (offsets are committed on checkpoints)."""
+    """Block until the job has consumed everything up to `ends` (offsets are committed on checkpoints).
+
+    Once the source has fetched up to `ends`, a checkpoint is asked for at once
+    instead of waiting up to a checkpoint interval for the next one.
+    """
     topic = settings.kafka.topic("usage_events").name
     deadline = time.monotonic() + timeout_s
     last = 0.0
+    positions: tuple[str, list[str]] = ("", [])
     while True:
         state = rest.state(job_id)
         if state in ("FAILED", "CANCELED", "FINISHED"):
@@ -84,7 +89,31 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
         if time.monotonic() - last > 5:
             progress(f"{pending:,} records to go (job {state})")
             last = time.monotonic()
+        positions = _checkpoint_when_fetched(rest, job_id, ends, positions)
         time.sleep(1)
+
+
+# Offsets a partition's last record may sit below its end offset (transaction
+# markers take offsets too); with more, the periodic checkpoint commits the tail.
+_TAIL_MARKERS = 10
+
+
+def _checkpoint_when_fetched(rest: FlinkRest, job_id: str, ends: dict[int, int],
+                             metrics: tuple[str, list[str]]) -> tuple[str, list[str]]:
+    """Once the source has fetched every partition's records below `ends`, ask for a
+    checkpoint. Returns the source's position metrics, found once and then reused."""
+    try:
+        if len(metrics[1]) < len(ends):  # until every subtask has reported its partitions
+            metrics = rest.kafka_position_metrics(job_id, "usage_events")
+        if not metrics[1]:
+            return metrics
+        positions = rest.kafka_positions(*metrics)
+        if all(end == 0 or positions.get(p, -1) >= end - 1 - _TAIL_MARKERS for p, end in ends.items()) \
+                and not rest.checkpoint_in_progress(job_id):
+            rest.trigger_checkpoint(job_id)
+    except FlinkRestError:
+        pass  # the periodic checkpoint commits it all the same
+    return metrics
 
 
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
