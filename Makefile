@@ -39,7 +39,7 @@ jars: venv
 bootstrap: venv jars
 
 demo: bootstrap
-	$(BIN)/aforo demo
+	$(BIN)/aforo demo $(DEMO_ARGS)
 
 test: bootstrap
 	$(BIN)/pytest

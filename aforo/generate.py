@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from aforo.events import EventProducer, encode, message_key
+from aforo.events import encode, message_key
 
 DEFAULT_TENANTS = ("acme", "globex", "initech", "umbrella", "hooli", "stark")
 APIS = {
@@ -228,7 +228,14 @@ def generate(spec: TrafficSpec, truth: Truth) -> Iterator[tuple[bytes | None, by
         yield message_key(ev), encode(ev), "out-of-order"
 
 
-def run(spec: TrafficSpec, producer: EventProducer | None, truth_path: Path | None,
+class MessageSink(Protocol):
+    """Where the traffic goes: an EventProducer (Kafka) or the collector (ingest.client)."""
+
+    def send_raw(self, value: bytes, key: bytes | None = None) -> Any: ...
+    def flush(self) -> Any: ...
+
+
+def run(spec: TrafficSpec, producer: MessageSink | None, truth_path: Path | None,
         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send the traffic (if a producer is given) and write the truth; return the truth."""
     started = last = time.monotonic()

@@ -46,12 +46,12 @@ class _LazySettings:
     """Settings loaded on first use, so `--help` works even with a broken file."""
 
     def __init__(self, path: str | None) -> None:
-        self._path = path
+        self.path = path
         self._settings = None
 
     def get(self):  # type: ignore[no-untyped-def]
         if self._settings is None:
-            self._settings = load_settings(self._path)
+            self._settings = load_settings(self.path)
         return self._settings
 
 

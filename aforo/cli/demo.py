@@ -8,6 +8,15 @@ idempotent, so the second run bills nothing twice.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 DEMO_PERIOD = "2026-10"
@@ -19,10 +28,43 @@ FROM line_items WHERE billed GROUP BY ALL ORDER BY tenant_id, metric
 """
 
 
+@contextmanager
+def _collector(ctx: click.Context) -> Iterator[str]:
+    """`aforo ingest serve` on a free port, with an API key for every tenant in
+    AFORO_API_KEY; its URL. Stopped (gracefully: the producer flushes) afterwards."""
+    from ingest.keys import ALL_TENANTS, KeyStore
+
+    settings = ctx.obj.get()
+    os.environ["AFORO_API_KEY"] = KeyStore.under(settings.home).create("demo", [ALL_TENANTS], [])[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = ["--config", ctx.obj.path] if ctx.obj.path else []
+    click.secho(f"$ aforo ingest serve --port {port} &", bold=True)
+    server = subprocess.Popen([sys.executable, "-m", "aforo", *config, "ingest", "serve", "--port", str(port),
+                               "--syslog-port", "0", "--log-level", "error"])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise click.ClickException("the collector did not start") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
 @click.command()
 @click.option("--events", "-n", default=20_000, show_default=True)
+@click.option("--via-collector", is_flag=True,
+              help="Send the traffic through the HTTP collector (JSON batches) instead of straight to Kafka.")
 @click.pass_context
-def demo(ctx: click.Context, events: int) -> None:
+def demo(ctx: click.Context, events: int, via_collector: bool) -> None:
     """Stack up, generate traffic, meter it, close October 2026 and render the invoices."""
     from aforo.cli import cli
 
@@ -34,8 +76,13 @@ def demo(ctx: click.Context, events: int) -> None:
         cli.main(args=list(args), prog_name="aforo", standalone_mode=False, obj=ctx.obj)
 
     step("1. the local stack", "stack", "up")
-    step("2. gateway traffic (duplicates, out-of-order, late, malformed)",
-         "generate", "-n", str(events), "--start", DEMO_START, "--hours", "96")
+    traffic = ["generate", "-n", str(events), "--start", DEMO_START, "--hours", "96"]
+    if via_collector:
+        with _collector(ctx) as url:
+            step("2. gateway traffic through the collector (duplicates, out-of-order, late, malformed)",
+                 *traffic, "--collector", url)
+    else:
+        step("2. gateway traffic (duplicates, out-of-order, late, malformed)", *traffic)
     step("3. the metering job (to the topic's end, then a savepoint)", "job", "run", "--bounded")
     step("4. rated line items", "sql", SUMMARY_SQL)
     step("5. unbilled usage and dead letters", "leakage")

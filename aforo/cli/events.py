@@ -37,11 +37,16 @@ def _utc(value: str) -> datetime:
 @click.option("--truth", "truth_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the expected totals (default: <home>/generated/truth-<seed>.json).")
 @click.option("--dry-run", is_flag=True, help="Compute the traffic and truth without sending.")
+@click.option("--collector", "collector_url", default=None, metavar="URL",
+              help="Send through the HTTP collector (POST /v1/events, JSON batches) instead of "
+                   "straight to Kafka; bytes that are not an event cannot be posted and are counted.")
+@click.option("--api-key", envvar="AFORO_API_KEY", default=None,
+              help="The collector's API key (or AFORO_API_KEY); it must cover every tenant.")
 @click.pass_obj
 def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int,  # type: ignore[no-untyped-def]
              duplicate_rate: float, out_of_order_rate: float, late_rate: float,
              malformed_rate: float, unknown_tenant_rate: float, truth_path: Path | None,
-             dry_run: bool) -> None:
+             dry_run: bool, collector_url: str | None, api_key: str | None) -> None:
     """Send realistic, seeded gateway traffic to Kafka and write its ground truth."""
     settings = obj.get()
     spec = TrafficSpec(
@@ -56,6 +61,17 @@ def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int, 
         raise click.UsageError(str(exc)) from None
     truth_path = truth_path or settings.home / "generated" / f"truth-{seed}.json"
     topic = settings.kafka.topic("usage_events").name
+    if collector_url and not dry_run:
+        if not api_key:
+            raise click.UsageError("--collector needs --api-key (or AFORO_API_KEY)")
+        from ingest.client import AforoClient, CollectorForwarder
+
+        with AforoClient(collector_url, api_key) as client:
+            forwarder = CollectorForwarder(client)
+            result = run(spec, forwarder, truth_path, progress=stderr_progress)
+        click.echo(json.dumps({"collector": collector_url, "truth": str(truth_path),
+                               **result["counts"], "collector_counts": forwarder.counts()}, indent=1))
+        return
     producer = None if dry_run else EventProducer(settings.kafka.bootstrap, topic)
     result = run(spec, producer, truth_path, progress=stderr_progress)
     click.echo(json.dumps({"topic": None if dry_run else topic, "truth": str(truth_path),
