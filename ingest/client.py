@@ -19,6 +19,7 @@ import gzip
 import http.client
 import json
 import random
+import socket
 import threading
 import time
 import uuid
@@ -248,3 +249,17 @@ class CollectorForwarder:
     def counts(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "rejected": dict(sorted(self.rejected.items())),
                 "undecodable": self.undecodable}
+
+
+def wait_listening(port: int, process: Any, timeout_s: float = 60.0) -> bool:
+    """Wait until a collector started as `process` (a Popen) accepts connections on
+    127.0.0.1:`port`; False if it exited or the time ran out first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)

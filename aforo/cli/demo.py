@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,6 +31,7 @@ FROM line_items WHERE billed GROUP BY ALL ORDER BY tenant_id, metric
 def _collector(ctx: click.Context) -> Iterator[str]:
     """`aforo ingest serve` on a free port, with an API key for every tenant in
     AFORO_API_KEY; its URL. Stopped (gracefully: the producer flushes) afterwards."""
+    from ingest.client import wait_listening
     from ingest.keys import ALL_TENANTS, KeyStore
 
     settings = ctx.obj.get()
@@ -44,15 +44,8 @@ def _collector(ctx: click.Context) -> Iterator[str]:
     server = subprocess.Popen([sys.executable, "-m", "aforo", *config, "ingest", "serve", "--port", str(port),
                                "--syslog-port", "0", "--log-level", "error"])
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise click.ClickException("the collector did not start") from None
-                time.sleep(0.2)
+        if not wait_listening(port, server):
+            raise click.ClickException("the collector did not start")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.send_signal(signal.SIGTERM)

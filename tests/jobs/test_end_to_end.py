@@ -10,7 +10,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from aforo.settings import PROJECT_ROOT
-from ingest.client import AforoClient
+from ingest.client import AforoClient, wait_listening
 from tests.jobs.pipeline import Pipeline, assert_quantities_equal_truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -41,14 +40,7 @@ def collector(tmp_path, settings, kafka):
                                "--syslog-port", "0", "--log-level", "warning"],
                               env=pipeline.env(), cwd=PROJECT_ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
-            time.sleep(0.2)
+    assert wait_listening(port, server), server.stderr.read().decode()
     yield pipeline, f"http://127.0.0.1:{port}", secret
     server.terminate()
     server.wait(timeout=30)
