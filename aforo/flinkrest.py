@@ -12,7 +12,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _NOT_RUNNING = "Not all required tasks are currently running"
@@ -148,3 +148,23 @@ class FlinkRest:
 
     def cancel(self, job_id: str) -> None:
         self._call(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+
+
+@dataclass
+class KafkaSourcePositions:
+    """The offsets a running job's Kafka source `source` (its table name) has fetched,
+    per partition. The metric ids are looked up until all `partitions` have reported
+    (each subtask reports its own), then reused."""
+
+    rest: FlinkRest
+    job_id: str
+    source: str
+    partitions: int
+    _path: str = ""
+    _ids: list[str] = field(default_factory=list)
+
+    def fetched(self) -> dict[int, int]:
+        """Per partition, the offset of the last record fetched; {} before any report."""
+        if len(self._ids) < self.partitions:
+            self._path, self._ids = self.rest.kafka_position_metrics(self.job_id, self.source)
+        return self.rest.kafka_positions(self._path, self._ids) if self._ids else {}

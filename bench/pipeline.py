@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from aforo.events import EventProducer, decode
-from aforo.flinkrest import FlinkRest, FlinkRestError
+from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions
 from aforo.generate import TrafficSpec, run
 from aforo.settings import PROJECT_ROOT, load_settings
 from aforo.stack.kafka import KafkaBroker
@@ -52,18 +52,18 @@ def raw_read_rate(bootstrap: str, topic: str, expected: int) -> float:
     return seen / (time.monotonic() - (started or time.monotonic()))
 
 
-def sustained_rate(rest_port: int, total: int, done: threading.Event) -> dict[str, float]:
+def sustained_rate(rest_port: int, total: int, partitions: int, done: threading.Event) -> dict[str, float]:
     """The job's read rate once warm: records its source fetched between 25 % and 90 %
     of the topic, per second (backpressure keeps fetching at the pace of processing)."""
     rest = FlinkRest(f"http://localhost:{rest_port}")
     marks: dict[str, float] = {}
-    metrics: tuple[str, list[str]] = ("", [])
+    positions = None
     while not done.is_set() and "90" not in marks:
         try:
-            job = next(j["jid"] for j in rest.jobs() if j["state"] == "RUNNING")
-            if len(metrics[1]) < 3:
-                metrics = rest.kafka_position_metrics(job, "usage_events")
-            fetched = sum(v + 1 for v in rest.kafka_positions(*metrics).values()) if metrics[1] else 0
+            if positions is None:
+                job = next(j["jid"] for j in rest.jobs() if j["state"] == "RUNNING")
+                positions = KafkaSourcePositions(rest, job, "usage_events", partitions)
+            fetched = sum(v + 1 for v in positions.fetched().values())
         except (StopIteration, FlinkRestError):
             fetched = 0
         for mark, share in (("25", 0.25), ("90", 0.90)):
@@ -102,7 +102,9 @@ def main() -> int:
         env["AFORO_CONFIG"] = str(config)
         done = threading.Event()
         marks: dict[str, float] = {}
-        watcher = threading.Thread(target=lambda: marks.update(sustained_rate(args.port + 3, args.events, done)))
+        partitions = settings.kafka.topic("usage_events").partitions
+        watcher = threading.Thread(
+            target=lambda: marks.update(sustained_rate(args.port + 3, args.events, partitions, done)))
         watcher.start()
         t0 = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "aforo", "job", "run", "--bounded"],

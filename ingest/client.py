@@ -213,6 +213,9 @@ class CollectorForwarder:
     `undecodable`, never sent. Events the collector refuses are counted by problem."""
 
     def __init__(self, client: AforoClient, batch_size: int = 500) -> None:
+        from aforo.events import EventError, decode  # the project's side, not a customer's
+
+        self._decode, self._undecodable = decode, EventError
         self.client = client
         self.batch_size = batch_size
         self.accepted = 0
@@ -221,11 +224,9 @@ class CollectorForwarder:
         self._batch: list[dict[str, Any]] = []
 
     def send_raw(self, value: bytes, key: bytes | None = None) -> None:
-        from aforo.events import EventError, decode
-
         try:
-            event = decode(value)
-        except EventError:
+            event = self._decode(value)
+        except self._undecodable:
             self.undecodable += 1
             return
         body = {name: _json_value(event[name]) for name in _FORWARDED if event.get(name) not in (None, {})}

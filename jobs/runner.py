@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aforo.flinkrest import FlinkRest, FlinkRestError
+from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions
 from aforo.generate import stderr_progress
 from aforo.lag import end_offsets, pending_records
 from aforo.settings import PROJECT_ROOT, Settings
@@ -76,7 +76,7 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
     topic = settings.kafka.topic("usage_events").name
     deadline = time.monotonic() + timeout_s
     last = 0.0
-    positions: tuple[str, list[str]] = ("", [])
+    positions = KafkaSourcePositions(rest, job_id, "usage_events", len(ends))
     while True:
         state = rest.state(job_id)
         if state in ("FAILED", "CANCELED", "FINISHED"):
@@ -89,7 +89,7 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
         if time.monotonic() - last > 5:
             progress(f"{pending:,} records to go (job {state})")
             last = time.monotonic()
-        positions = _checkpoint_when_fetched(rest, job_id, ends, positions)
+        _checkpoint_when_fetched(rest, job_id, ends, positions)
         time.sleep(1)
 
 
@@ -99,21 +99,15 @@ _TAIL_MARKERS = 10
 
 
 def _checkpoint_when_fetched(rest: FlinkRest, job_id: str, ends: dict[int, int],
-                             metrics: tuple[str, list[str]]) -> tuple[str, list[str]]:
-    """Once the source has fetched every partition's records below `ends`, ask for a
-    checkpoint. Returns the source's position metrics, found once and then reused."""
+                             positions: KafkaSourcePositions) -> None:
+    """Once the source has fetched every partition's records below `ends`, ask for a checkpoint."""
     try:
-        if len(metrics[1]) < len(ends):  # until every subtask has reported its partitions
-            metrics = rest.kafka_position_metrics(job_id, "usage_events")
-        if not metrics[1]:
-            return metrics
-        positions = rest.kafka_positions(*metrics)
-        if all(end == 0 or positions.get(p, -1) >= end - 1 - _TAIL_MARKERS for p, end in ends.items()) \
+        fetched = positions.fetched()
+        if fetched and all(end == 0 or fetched.get(p, -1) >= end - 1 - _TAIL_MARKERS for p, end in ends.items()) \
                 and not rest.checkpoint_in_progress(job_id):
             rest.trigger_checkpoint(job_id)
     except FlinkRestError:
         pass  # the periodic checkpoint commits it all the same
-    return metrics
 
 
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
