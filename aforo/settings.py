@@ -77,6 +77,8 @@ class FlinkSettings(_Strict):
 class Settings(_Strict):
     home: Path = PROJECT_ROOT / ".aforo"
     jars_dir: Path = Path.home() / ".cache" / "aforo" / "jars"
+    # The metering job's compiled plans, by content (jobs/compiled_plan.py); safe to delete.
+    plans_dir: Path = Path.home() / ".cache" / "aforo" / "plans"
     catalog_dir: Path = PROJECT_ROOT / "catalog"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     flink: FlinkSettings = Field(default_factory=FlinkSettings)
@@ -91,6 +93,7 @@ class Settings(_Strict):
 _ENV_OVERRIDES = {
     "AFORO_HOME": ("home",),
     "AFORO_JARS": ("jars_dir",),
+    "AFORO_PLANS": ("plans_dir",),
     "AFORO_CATALOG": ("catalog_dir",),
     "AFORO_KAFKA_PORT": ("kafka", "port"),
     "AFORO_KAFKA_CONTROLLER_PORT": ("kafka", "controller_port"),

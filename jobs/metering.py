@@ -15,13 +15,14 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from pyflink.table import StatementSet, TableEnvironment
+from pyflink.table import StatementSet, TableDescriptor, TableEnvironment
+from pyflink.table.compiled_plan import CompiledPlan
 
 from aforo.catalog import Catalog, load_catalog
 from aforo.settings import Settings, load_settings
-from jobs import metering_sql, sources
+from jobs import compiled_plan, metering_sql, sources
 from jobs.environment import create_table_env
-from udfs.rating import billing_context_udf, rate_window_udf
+from udfs.rating import rating_functions, rating_result_types
 
 
 @dataclass(frozen=True)
@@ -38,31 +39,40 @@ def numeric_value_fields(catalog: Catalog) -> frozenset[str]:
                      if m.value_field and m.aggregation in ("sum", "max", "latest"))
 
 
-def build_metering(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
-                   options: JobOptions, statements: StatementSet) -> None:
+def metering_tables(settings: Settings, catalog: Catalog, options: JobOptions) -> dict[str, TableDescriptor]:
+    """The job's tables by the names its SQL uses."""
     m = settings.metering
     rules = sources.EventRules(numeric_value_fields(catalog), m.max_future_s,
                                options.fail_once_after, options.fail_marker)
-    t_env.create_temporary_system_function("billing_context", billing_context_udf(catalog))
-    t_env.create_temporary_system_function("rate_window", rate_window_udf(catalog))
-    t_env.create_temporary_table("usage_events", sources.usage_events(
-        settings, options.group_prefix, rules, m.max_out_of_orderness_s))
-    t_env.create_temporary_table("dead_letters", sources.dead_letters_sink(settings, options.group_prefix))
-    t_env.create_temporary_table("events_archive", sources.parquet_table(
-        settings, "events", sources.ARCHIVE_COLUMNS, "event_date"))
-    t_env.create_temporary_table("late_events", sources.parquet_table(
-        settings, "late_events", sources.LATE_COLUMNS, "event_date"))
-    t_env.create_temporary_table("line_items", sources.parquet_table(
-        settings, "line_items", sources.LINE_ITEM_COLUMNS, "period"))
-    _run(t_env, metering_sql.metering_statements(catalog), statements)
+    return {
+        "usage_events": sources.usage_events(settings, options.group_prefix, rules, m.max_out_of_orderness_s),
+        "dead_letters": sources.dead_letters_sink(settings, options.group_prefix),
+        "events_archive": sources.parquet_table(settings, "events", sources.ARCHIVE_COLUMNS, "event_date"),
+        "late_events": sources.parquet_table(settings, "late_events", sources.LATE_COLUMNS, "event_date"),
+        "line_items": sources.parquet_table(settings, "line_items", sources.LINE_ITEM_COLUMNS, "period"),
+    }
 
 
-def _run(t_env: TableEnvironment, sqls: list[str], statements: StatementSet) -> None:
+def register(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
+             options: JobOptions) -> dict[str, TableDescriptor]:
+    """Register the rating functions and the job's tables; return the tables."""
+    for name, function in rating_functions(catalog).items():
+        t_env.create_temporary_system_function(name, function)
+    tables = metering_tables(settings, catalog, options)
+    for name, descriptor in tables.items():
+        t_env.create_temporary_table(name, descriptor)
+    return tables
+
+
+def _statement_set(t_env: TableEnvironment, sqls: list[str]) -> StatementSet:
+    """Views are created at once; all inserts go in one statement set (one Flink job)."""
+    statements = t_env.create_statement_set()
     for sql in sqls:
         if sql.lstrip().upper().startswith("INSERT"):
             statements.add_insert_sql(sql)
         else:
             t_env.execute_sql(sql)
+    return statements
 
 
 def job_config(settings: Settings) -> dict[str, str]:
@@ -78,10 +88,8 @@ def job_config(settings: Settings) -> dict[str, str]:
 
 def build_pipeline(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
                    options: JobOptions) -> StatementSet:
-    """All inserts in one statement set (one Flink job)."""
-    statements = t_env.create_statement_set()
-    build_metering(t_env, settings, catalog, options, statements)
-    return statements
+    register(t_env, settings, catalog, options)
+    return _statement_set(t_env, metering_sql.metering_statements(catalog))
 
 
 def execution_plan(settings: Settings, catalog: Catalog) -> str:
@@ -92,12 +100,19 @@ def execution_plan(settings: Settings, catalog: Catalog) -> str:
 
 
 def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """Build and start the job (asynchronously); return its TableResult."""
+    """Build and start the job (asynchronously) from its compiled plan; return its TableResult."""
     catalog = load_catalog(settings.catalog_dir)
     config = job_config(settings)
     config.update(extra_config or {})
     t_env = create_table_env(settings, streaming=True, extra=config)
-    return build_pipeline(t_env, settings, catalog, options).execute()
+    tables = register(t_env, settings, catalog, options)
+    sqls = metering_sql.metering_statements(catalog)
+
+    def compile_plan() -> CompiledPlan:
+        return _statement_set(t_env, sqls).compile_plan()
+
+    key = compiled_plan.plan_key(t_env, tables, sqls, rating_result_types())
+    return compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan).execute()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from pyflink.table import DataTypes
 from pyflink.table.udf import ScalarFunction, udf
@@ -100,9 +101,18 @@ class RateWindow(_CatalogFunction):
         return str(rate_increment(charge.price, before, quantity))
 
 
-def billing_context_udf(catalog: Catalog):  # type: ignore[no-untyped-def]
-    return udf(BillingContext(catalog), result_type=CONTEXT_TYPE)
+# The job's rating functions: SQL name -> (function, result type).
+_FUNCTIONS = {
+    "billing_context": (BillingContext, CONTEXT_TYPE),
+    "rate_window": (RateWindow, DataTypes.STRING()),
+}
 
 
-def rate_window_udf(catalog: Catalog):  # type: ignore[no-untyped-def]
-    return udf(RateWindow(catalog), result_type=DataTypes.STRING())
+def rating_functions(catalog: Catalog) -> dict[str, Any]:
+    """The rating UDFs by SQL name, each holding `catalog`."""
+    return {name: udf(cls(catalog), result_type=result) for name, (cls, result) in _FUNCTIONS.items()}
+
+
+def rating_result_types() -> dict[str, str]:
+    """What the job's SQL sees of the functions (part of its compiled plan's key)."""
+    return {name: repr(result) for name, (_, result) in _FUNCTIONS.items()}
