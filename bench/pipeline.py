@@ -78,12 +78,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=39092)
+    parser.add_argument("--parallelism", type=int, default=None,
+                        help="metering.parallelism for the job (default: the settings' default)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
     config = home / "aforo.yaml"
     config.write_text(yaml.safe_dump({
         "home": str(home), "kafka": {"port": args.port, "controller_port": args.port + 1},
-        "flink": {"rest_port": args.port + 2}, "metering": {"local_rest_port": args.port + 3},
+        "flink": {"rest_port": args.port + 2},
+        "metering": {"local_rest_port": args.port + 3,
+                     **({"parallelism": args.parallelism} if args.parallelism else {})},
     }))
     settings = load_settings(config, environ={})
     broker = KafkaBroker(settings)
@@ -124,6 +128,7 @@ def main() -> int:
         unique = truth["counts"]["unique_valid"]
         figures = {
             "events": args.events,
+            "parallelism": settings.metering.parallelism,
             "unique_keys": unique,
             "pipeline_seconds_wall": round(wall, 1),
             "pipeline_events_per_s": round(pipeline_rate),

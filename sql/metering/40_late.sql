@@ -3,5 +3,5 @@
 INSERT INTO late_events
 SELECT tenant_id, metric, api, idempotency_key, event_time,
        FLOOR(event_time TO HOUR) AS window_start, quantity,
-       DATE_FORMAT(event_time, 'yyyy-MM-dd') AS event_date
+       CAST(CAST(event_time AS DATE) AS STRING) AS event_date  -- yyyy-MM-dd, without a date formatter per event
 FROM late_metric_rows;

@@ -39,6 +39,7 @@ def test_ground_truth_dedup_late_and_dead_letters(pipeline):
     assert assert_amounts_are_exact_ratings(pipeline) > 100
     keys = pipeline.archived_keys()
     assert len(keys) == len(set(keys)) == truth["counts"]["unique_valid"]
+    assert_archive_encodings(pipeline)
 
     dead = pipeline.dead_letters()
     assert len(dead) == truth["counts"]["malformed"] > 100
@@ -63,6 +64,25 @@ def test_ground_truth_dedup_late_and_dead_letters(pipeline):
         expected = sum(v for (t, m, _), v in on_time.items() if (t, m) == (leak["tenant_id"], leak["metric"]))
         assert Decimal(leak["quantity"]) == expected > 0
     assert sum(d["count"] for d in report["dead_letters"]) == truth["counts"]["malformed"]
+
+
+def assert_archive_encodings(pipeline: Pipeline) -> None:
+    """The aforo-parquet format: event times as INT64 milliseconds of UTC wall-clock time (DuckDB
+    reads TIMESTAMP), and dictionaries kept for the columns of few values."""
+    import pyarrow.parquet as pq
+    files = list((pipeline.settings.data_dir / "events").glob("*/part-*"))
+    assert files
+    for file in files:
+        parquet = pq.ParquetFile(file)
+        event_time = parquet.schema.column(parquet.schema.names.index("event_time"))
+        assert event_time.physical_type == "INT64"
+        assert "isAdjustedToUTC=false, timeUnit=milliseconds" in str(event_time.logical_type)
+    # (a few rows may be cheaper plain: the writer drops a dictionary that does not pay)
+    largest = pq.ParquetFile(max(files, key=lambda f: f.stat().st_size)).metadata
+    assert largest.num_rows > 1000
+    first = largest.row_group(0)
+    chunks = {first.column(i).path_in_schema: first.column(i) for i in range(first.num_columns)}
+    assert chunks["tenant_id"].has_dictionary_page and not chunks["idempotency_key"].has_dictionary_page
 
 
 def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):
