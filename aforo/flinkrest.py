@@ -57,6 +57,14 @@ class FlinkRest:
     def state(self, job_id: str) -> str:
         return self.job(job_id)["state"]
 
+    def latest_failure(self, job_id: str) -> str | None:
+        """The stack trace of the job's latest failure (restart or final), if any."""
+        data = self._call(f"/jobs/{job_id}/exceptions?maxExceptions=1")
+        entries = (data.get("exceptionHistory") or {}).get("entries") or []
+        if entries:
+            return entries[0].get("stacktrace") or entries[0].get("exceptionName")
+        return data.get("root-exception")
+
     def completed_checkpoints(self, job_id: str) -> int:
         return int(self._call(f"/jobs/{job_id}/checkpoints")["counts"]["completed"])
 

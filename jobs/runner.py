@@ -79,6 +79,7 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
     positions = KafkaSourcePositions(rest, job_id, "usage_events", len(ends))
     while True:
         state = rest.state(job_id)
+        check_restorable(rest, job_id, state)
         if state in ("FAILED", "CANCELED", "FINISHED"):
             raise FlinkRestError(f"job {job_id} is {state} while catching up")
         pending = pending_records(settings.kafka.bootstrap, topic, group, ends)
@@ -91,6 +92,37 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
             last = time.monotonic()
         _checkpoint_when_fetched(rest, job_id, ends, positions)
         time.sleep(1)
+
+
+# What Flink says when a savepoint's state does not fit the job it restores into.
+_UNRESTORABLE = ("StateMigrationException", "Cannot map checkpoint/savepoint state",
+                 "Failed to rollback to checkpoint/savepoint")
+
+
+def check_restorable(rest: FlinkRest, job_id: str, state: str) -> None:
+    """Fail fast, with the way out, when the job cannot restore its savepoint.
+
+    Flink would restart such a job until its restart attempts run out, and
+    each attempt fails the same way.
+    """
+    if state not in ("RESTARTING", "FAILING", "FAILED"):
+        return
+    try:
+        failure = rest.latest_failure(job_id) or ""
+    except FlinkRestError:
+        return
+    if not any(marker in failure for marker in _UNRESTORABLE):
+        return
+    try:
+        rest.cancel(job_id)
+    except FlinkRestError:
+        pass  # already failed
+    cause = next(line for line in failure.splitlines() if any(m in line for m in _UNRESTORABLE))
+    raise FlinkRestError(
+        f"job {job_id} cannot restore its savepoint: the job's operators or their state changed, "
+        f"most often because the catalog's metrics did (new SQL).\n  Flink: {cause.strip()[:400]}\n"
+        "Either start again with the catalog the savepoint was taken with, or start without state "
+        "(`aforo job run --fresh`: the dedup state and the periods' running totals start empty).")
 
 
 # Offsets a partition's last record may sit below its end offset (transaction
@@ -144,7 +176,8 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
     if bounded:
         return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
     try:
-        while rest.state(job_id) not in ("FAILED", "CANCELED", "FINISHED"):
+        while (state := rest.state(job_id)) not in ("FAILED", "CANCELED", "FINISHED"):
+            check_restorable(rest, job_id, state)
             time.sleep(2)
     except KeyboardInterrupt:
         progress("stopping with a savepoint (Ctrl-C again to abort)")

@@ -235,3 +235,41 @@ def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster)
     assert_quantities_equal_truth(pipeline, truth)
     keys = pipeline.archived_keys()
     assert len(keys) == len(set(keys)) == truth["counts"]["unique_valid"]
+
+
+SERVER_ERRORS = """key: server_errors
+name: Server errors
+unit: calls
+aggregation: count
+sources:
+  - event_type: api_call
+    filters:
+      - {field: status, op: ">=", value: 500}
+"""
+
+
+def test_metric_added_after_savepoint_fails_fast_and_the_savepoint_stays_usable(tmp_path, settings, kafka):
+    """A new metric changes the hourly aggregation's state: Flink cannot restore the savepoint
+    into it. The start fails at once (not after Flink's restart attempts) and says what to do;
+    the savepoint is untouched, so going back to the catalog it was taken with resumes exactly."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(settings.catalog_dir, catalog)
+    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
+    first = pipeline.send(TrafficSpec(events=4000, seed=601, hours=4, **DIRTY))
+    pipeline.run_job()
+    savepoint = (pipeline.settings.home / "savepoints" / "LATEST").read_text()
+
+    metric = catalog / "metrics" / "server_errors.yaml"
+    metric.write_text(SERVER_ERRORS)
+    pipeline.send(TrafficSpec(events=4000, seed=601, hours=4, **DIRTY))  # replayed
+    started = time.monotonic()
+    result = pipeline.aforo("job", "run", "--bounded")
+    assert result.returncode != 0
+    assert "cannot restore its savepoint" in result.stderr and "--fresh" in result.stderr, result.stderr[-3000:]
+    assert "StateMigrationException" in result.stderr
+    assert time.monotonic() - started < 120, "failed fast, not after 20 restart attempts"
+    assert (pipeline.settings.home / "savepoints" / "LATEST").read_text() == savepoint
+
+    metric.unlink()
+    pipeline.run_job()
+    assert_quantities_equal_truth(pipeline, first), "the replay was deduplicated"
