@@ -4,7 +4,12 @@ that topic from Python (confluent-kafka + fastavro), the ceiling on this machine
 the job's sustained rate once warm (its source's pace from 25 % to 90 % of the topic,
 from Flink's REST metrics), which leaves out the JVM start, planning and JIT warm-up.
 
-    python bench/pipeline.py [--events 1000000]
+    python bench/pipeline.py [--events 1000000] [--repeat 3] [--parallelism 2]
+
+With --repeat N the job runs N times over the same pre-filled topic, each from a
+home and a consumer group of its own (so from empty state), and the figures are
+the medians, with each figure's (min, max): on two shared cores one run's
+figures move by 10-15 % from run to run.
 
 Uses its own Kafka broker ports and home (does not touch a running dev stack).
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,22 +80,69 @@ def sustained_rate(rest_port: int, total: int, partitions: int, done: threading.
     return marks
 
 
+def job_run(config: Path, group: str, events: int, unique: int, rest_port: int,
+            partitions: int) -> dict[str, float | int | None]:
+    """One `aforo job run --bounded` over the whole topic, from a home and a consumer group of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
+    env["AFORO_CONFIG"] = str(config)
+    done = threading.Event()
+    marks: dict[str, float] = {}
+    watcher = threading.Thread(target=lambda: marks.update(sustained_rate(rest_port, events, partitions, done)))
+    watcher.start()
+    t0 = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "aforo", "job", "run", "--bounded", "--group-prefix", group],
+                            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    done.set()
+    watcher.join()
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    report = json.loads(result.stdout)
+    assert report["records"] == events, report
+    savepoint = Path(report["savepoint"].removeprefix("file:"))
+    savepoint_bytes = sum(f.stat().st_size for f in savepoint.rglob("*") if f.is_file())
+    state_bytes = report["last_checkpoint_bytes"] or savepoint_bytes
+    return {
+        "pipeline_seconds_wall": round(wall, 1),
+        "pipeline_events_per_s": round(events / wall),
+        # The same without the JVM start, job submission and the drained stop.
+        "catch_up_seconds": report["catch_up_seconds"],
+        "catch_up_events_per_s": round(events / report["catch_up_seconds"]),
+        # Once warm (JIT, RocksDB): the source's read rate from 25 % to 90 % of the topic.
+        "sustained_events_per_s": (round((marks["at90"] - marks["at25"]) / (marks["90"] - marks["25"]))
+                                   if "90" in marks else None),
+        "checkpoints": report["checkpoints"],
+        "last_checkpoint_ms": report["last_checkpoint_ms"],
+        "last_checkpoint_state_bytes": report["last_checkpoint_bytes"],
+        "savepoint_bytes": savepoint_bytes,
+        "state_bytes_per_million_keys": round(state_bytes / unique * 1e6),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=39092)
     parser.add_argument("--parallelism", type=int, default=None,
                         help="metering.parallelism for the job (default: the settings' default)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs over the same topic (each with its own state and consumer group); "
+                             "prints each run on stderr and the medians")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
-    config = home / "aforo.yaml"
-    config.write_text(yaml.safe_dump({
-        "home": str(home), "kafka": {"port": args.port, "controller_port": args.port + 1},
-        "flink": {"rest_port": args.port + 2},
-        "metering": {"local_rest_port": args.port + 3,
-                     **({"parallelism": args.parallelism} if args.parallelism else {})},
-    }))
-    settings = load_settings(config, environ={})
+    root = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
+
+    def config_for(home: Path) -> Path:
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "aforo.yaml"
+        config.write_text(yaml.safe_dump({
+            "home": str(home), "kafka": {"port": args.port, "controller_port": args.port + 1},
+            "flink": {"rest_port": args.port + 2},
+            "metering": {"local_rest_port": args.port + 3,
+                         **({"parallelism": args.parallelism} if args.parallelism else {})},
+        }))
+        return config
+
+    settings = load_settings(config_for(root), environ={})
     broker = KafkaBroker(settings)
     broker.up()
     try:
@@ -100,53 +153,27 @@ def main() -> int:
         with EventProducer(settings.kafka.bootstrap, topic) as producer:
             truth = run(spec, producer, None)
         print(f"pre-filled {args.events:,} messages in {time.monotonic() - t0:.1f}s", file=sys.stderr)
-
-        ceiling = raw_read_rate(settings.kafka.bootstrap, topic, args.events)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
-        env["AFORO_CONFIG"] = str(config)
-        done = threading.Event()
-        marks: dict[str, float] = {}
-        partitions = settings.kafka.topic("usage_events").partitions
-        watcher = threading.Thread(
-            target=lambda: marks.update(sustained_rate(args.port + 3, args.events, partitions, done)))
-        watcher.start()
-        t0 = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "aforo", "job", "run", "--bounded"],
-                                env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
-        wall = time.monotonic() - t0
-        done.set()
-        watcher.join()
-        if result.returncode != 0:
-            print(result.stderr[-3000:], file=sys.stderr)
-            return 1
-        report = json.loads(result.stdout)
-        assert report["records"] == args.events, report
-        savepoint = Path(report["savepoint"].removeprefix("file:"))
-        savepoint_bytes = sum(f.stat().st_size for f in savepoint.rglob("*") if f.is_file())
-        state_bytes = report["last_checkpoint_bytes"] or savepoint_bytes
-        pipeline_rate = args.events / wall
         unique = truth["counts"]["unique_valid"]
-        figures = {
-            "events": args.events,
-            "parallelism": settings.metering.parallelism,
-            "unique_keys": unique,
-            "pipeline_seconds_wall": round(wall, 1),
-            "pipeline_events_per_s": round(pipeline_rate),
-            # The same without the JVM start, job submission and the drained stop.
-            "catch_up_seconds": report["catch_up_seconds"],
-            "catch_up_events_per_s": round(args.events / report["catch_up_seconds"]),
-            # Once warm (JIT, RocksDB): the source's read rate from 25 % to 90 % of the topic.
-            "sustained_events_per_s": (round((marks["at90"] - marks["at25"]) / (marks["90"] - marks["25"]))
-                                       if "90" in marks else None),
-            "raw_read_decode_events_per_s (ceiling)": round(ceiling),
-            "ratio": round(pipeline_rate / ceiling, 3),
-            "checkpoints": report["checkpoints"],
-            "last_checkpoint_ms": report["last_checkpoint_ms"],
-            "last_checkpoint_state_bytes": report["last_checkpoint_bytes"],
-            "savepoint_bytes": savepoint_bytes,
-            "state_bytes_per_million_keys": round(state_bytes / unique * 1e6),
-        }
-        print(json.dumps(figures, indent=1))
+        partitions = settings.kafka.topic("usage_events").partitions
+        runs = []
+        for i in range(args.repeat):
+            # The ceiling in the same run, just before the job: the machine's state then.
+            ceiling = raw_read_rate(settings.kafka.bootstrap, topic, args.events)
+            figures = job_run(config_for(root / f"run-{i + 1}"), f"bench-{i + 1}", args.events, unique,
+                              args.port + 3, partitions)
+            figures["raw_read_decode_events_per_s (ceiling)"] = round(ceiling)
+            figures["ratio"] = round(figures["pipeline_events_per_s"] / ceiling, 3)
+            runs.append(figures)
+            print(f"run {i + 1}: {json.dumps(figures)}", file=sys.stderr, flush=True)
+        summary: dict[str, object] = {"events": args.events, "parallelism": settings.metering.parallelism,
+                                      "unique_keys": unique, "runs": len(runs)}
+        for key in runs[0]:
+            values = sorted(v for r in runs if (v := r[key]) is not None)
+            median = statistics.median(values) if values else None
+            summary[key] = round(median, 3) if isinstance(median, float) and median % 1 else median
+            if len(runs) > 1 and values:
+                summary[f"{key} (min .. max)"] = f"{values[0]} .. {values[-1]}"
+        print(json.dumps(summary, indent=1))
     finally:
         broker.down()
     return 0
