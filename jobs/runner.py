@@ -158,17 +158,29 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
                      last.get("end_to_end_duration"), last.get("state_size"), catch_up)
 
 
+_PORT_ATTEMPTS = 3
+
+
 def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
               timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Run the job on a MiniCluster inside this process."""
     started = time.monotonic()
     ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
-    port = settings.metering.local_rest_port or _free_port()
-    config = {"rest.port": str(port), "rest.address": "localhost", "rest.bind-address": "localhost"}
-    config.update(recovery_config(settings, fresh))
-    if "execution.state-recovery.path" in config:
-        progress(f"resuming from {config['execution.state-recovery.path']}")
-    result = start(settings, options, config)
+    recovery = recovery_config(settings, fresh)
+    if recovery:
+        progress(f"resuming from {recovery['execution.state-recovery.path']}")
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        port = settings.metering.local_rest_port or _free_port()
+        config = {"rest.port": str(port), "rest.address": "localhost", "rest.bind-address": "localhost",
+                  **recovery}
+        try:
+            result = start(settings, options, config)
+            break
+        except Exception as exc:  # py4j's TableException, wrapping Flink's
+            # A free port found here can be taken before the MiniCluster binds it.
+            if settings.metering.local_rest_port or attempt == _PORT_ATTEMPTS or "BindException" not in str(exc):
+                raise
+            progress(f"REST port {port} was taken before the MiniCluster bound it; trying another")
     client = result.get_job_client()
     job_id = str(client.get_job_id())
     rest = FlinkRest(f"http://localhost:{port}")
