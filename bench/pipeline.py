@@ -8,7 +8,7 @@ from Flink's REST metrics), which leaves out the JVM start, planning and JIT war
 
 With --repeat N the job runs N times over the same pre-filled topic, each from a
 home and a consumer group of its own (so from empty state), and the figures are
-the medians, with each figure's (min, max): on two shared cores one run's
+the medians, with each figure's (min .. max): on two shared cores one run's
 figures move by 10-15 % from run to run.
 
 Uses its own Kafka broker ports and home (does not touch a running dev stack).

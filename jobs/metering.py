@@ -101,8 +101,9 @@ def execution_plan(settings: Settings, catalog: Catalog) -> str:
     return plan[plan.index("== Optimized Execution Plan =="):]
 
 
-def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """Build and start the job (asynchronously) from its compiled plan; return its TableResult."""
+def compiled_job(settings: Settings, options: JobOptions,
+                 extra_config: dict[str, str] | None = None) -> CompiledPlan:
+    """The job's compiled plan, loaded from `settings.plans_dir` or compiled (and stored there)."""
     catalog = load_catalog(settings.catalog_dir)
     config = job_config(settings)
     config.update(extra_config or {})
@@ -114,7 +115,12 @@ def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] 
         return _statement_set(t_env, sqls).compile_plan()
 
     key = compiled_plan.plan_key(t_env, tables, sqls, rating_result_types())
-    return compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan).execute()
+    return compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan)
+
+
+def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Build and start the job (asynchronously) from its compiled plan; return its TableResult."""
+    return compiled_job(settings, options, extra_config).execute()
 
 
 def main(argv: list[str] | None = None) -> int:

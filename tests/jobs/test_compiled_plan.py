@@ -21,41 +21,35 @@ EXAMPLE = PROJECT_ROOT / "catalog"
 SCRIPT = r'''
 import json, sys
 from pathlib import Path
-from aforo.catalog import load_catalog
 from aforo.settings import load_settings
-from jobs import compiled_plan, metering, metering_sql
-from jobs.environment import create_table_env
-from udfs.rating import rating_result_types
+from jobs import metering
 
-def prepared(config, group):
-    settings = load_settings(Path(config), environ={})
-    catalog = load_catalog(settings.catalog_dir)
-    t_env = create_table_env(settings, streaming=True, extra=metering.job_config(settings))
-    tables = metering.register(t_env, settings, catalog, metering.JobOptions(group_prefix=group))
-    sqls = metering_sql.metering_statements(catalog)
-    return settings, t_env, compiled_plan.plan_key(t_env, tables, sqls, rating_result_types()), sqls
-
-out = {"keys": []}
-for config, group in json.loads(sys.argv[1]):
-    out["keys"].append(prepared(config, group)[2])
-
-settings, t_env, key, sqls = prepared(json.loads(sys.argv[1])[0][0], "g")
 compiles = []
-def compile_plan():
+statement_set = metering._statement_set
+def counted(t_env, sqls):  # called once per compilation, never for a loaded plan
     compiles.append(1)
-    return metering._statement_set(t_env, sqls).compile_plan()
-plans = Path(sys.argv[2])
-first = compiled_plan.cached_plan(t_env, plans, key, compile_plan)
-out["after_first"] = (len(compiles), sorted(p.name for p in plans.iterdir()))
-settings, t_env, key, sqls = prepared(json.loads(sys.argv[1])[1][0], "other")
-second = compiled_plan.cached_plan(t_env, plans, key, compile_plan)
-out["after_second"] = len(compiles)
-out["same_plan"] = json.loads(first.as_json_string()) == json.loads(second.as_json_string())
-out["explains"] = "Deduplicate(" in second.explain()
-(plans / f"metering-{key}.json").write_text("{ not a plan")
-compiled_plan.cached_plan(t_env, plans, key, compile_plan)
-out["after_corrupt"] = len(compiles)
-out["replaced"] = json.loads((plans / f"metering-{key}.json").read_text())["flinkVersion"]
+    return statement_set(t_env, sqls)
+metering._statement_set = counted
+
+def plan(config, group):
+    settings = load_settings(Path(config), environ={})
+    compiled = metering.compiled_job(settings, metering.JobOptions(group_prefix=group))
+    return compiled, (len(compiles), sorted(p.name for p in settings.plans_dir.iterdir()))
+
+configs = json.loads(sys.argv[1])
+out = {"starts": []}
+compiled = []
+for config, group in configs:
+    plan_json, seen = plan(config, group)
+    compiled.append(plan_json)
+    out["starts"].append(seen)
+again, out["again"] = plan(configs[0][0], "again")
+out["same_plan"] = json.loads(again.as_json_string()) == json.loads(compiled[0].as_json_string())
+out["explains"] = "Deduplicate(" in again.explain()
+stored = Path(sys.argv[2]) / out["starts"][0][1][0]
+stored.write_text("{ not a plan")
+_, out["after_corrupt"] = plan(configs[0][0], "again")
+out["replaced"] = json.loads(stored.read_text())["flinkVersion"]
 print(json.dumps(out))
 '''
 
@@ -64,7 +58,7 @@ def _config(tmp_path: Path, name: str, port: int, topic: str, catalog: Path = EX
             horizon_days: int = 35) -> str:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
-        "home": str(tmp_path / name), "catalog_dir": str(catalog),
+        "home": str(tmp_path / name), "catalog_dir": str(catalog), "plans_dir": str(tmp_path / "plans"),
         "kafka": {"port": port, "controller_port": port + 1,
                   "topics": {"usage_events": {"name": topic}, "dead_letters": {"name": f"{topic}-dlq"}}},
         "metering": {"dedup_horizon_days": horizon_days},
@@ -91,10 +85,11 @@ def test_one_plan_per_job_definition_loaded_instead_of_planned(tmp_path: Path) -
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
 
-    a, b, c, d = out["keys"]
-    assert a == b, "homes, ports, topics and consumer groups are not part of the plan"
-    assert len({a, c, d}) == 3, "the dedup horizon and the catalog's metrics are"
-    assert out["after_first"] == [1, [f"metering-{a}.json"]]
-    assert out["after_second"] == 1, "the second start loads the stored plan"
+    a, b, c, d = out["starts"]
+    [plan_a] = a[1]
+    assert a == [1, [plan_a]] and b == a, \
+        "homes, ports, topics and consumer groups are not part of the plan: the second start loads it"
+    assert c[0] == 2 and d[0] == 3 and len(d[1]) == 3, "the dedup horizon and the catalog's metrics are"
+    assert out["again"] == d, "a start loads the stored plan"
     assert out["same_plan"] and out["explains"]
-    assert out["after_corrupt"] == 2 and out["replaced"] == "2.2", "a plan that does not load is replaced"
+    assert out["after_corrupt"] == [4, d[1]] and out["replaced"] == "2.2", "a plan that does not load is replaced"
