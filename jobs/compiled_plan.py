@@ -11,7 +11,12 @@ registered when it is loaded, so one plan serves every home, test and port.
 
 Operators of a job built from a compiled plan carry stable UIDs (`<node
 id>_<operator>`, Flink's `table.exec.uid.generation: PLAN_ONLY`), which is
-what maps a savepoint's state onto them.
+what maps a savepoint's state onto them. The planner numbers nodes in plan
+order, so a new metric would shift every later node's id; the stored plan
+numbers them instead by their *role* (`node_roles`): the source, the sinks,
+the dedup and the running totals keep their ids whatever the metrics are, and
+a window aggregation is named by its accumulators, so a change of metrics
+changes its id, and only its.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import hashlib
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pyflink.table import PlanReference, TableDescriptor, TableEnvironment
 from pyflink.table.compiled_plan import CompiledPlan
@@ -48,11 +55,80 @@ def plan_key(t_env: TableEnvironment, tables: Mapping[str, TableDescriptor], sta
                                       if k not in _LOCATION_OPTIONS}}
                    for name, d in sorted(tables.items())},
         "functions": dict(sorted(result_types.items())),
+        "node_ids": "by role",  # how the stored plan numbers its nodes (with_role_ids)
         "config": {k: v for k, v in sorted(config.items()) if k.startswith("table.")},
         # The project's own format jar is named by a digest of its sources.
         "jars": sorted(u.rsplit("/", 1)[-1] for u in config.get("pipeline.jars", "").split(";") if u),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
+
+
+# Node types whose operators keep no state: their ids may change freely.
+_STATELESS = frozenset({"calc", "exchange", "correlate", "python-calc", "union",
+                        "local-window-aggregate", "python-correlate", "watermark-assigner"})
+# Node types whose state is an hourly aggregation, shaped by the catalog's metrics.
+WINDOW_KINDS = frozenset({"global-window-aggregate", "window-aggregate"})
+# Node types whose state does not depend on the metrics: numbered by their order of kind.
+_BY_ORDER = frozenset({"deduplicate", "over-aggregate"})
+
+
+def _kind(node: Mapping[str, Any]) -> str:
+    return str(node["type"]).rsplit("_", 1)[0].removeprefix("stream-exec-")
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def node_roles(plan: Mapping[str, Any]) -> dict[int, str]:
+    """Each node's role, by node id: what its state is, in terms that a change of metrics keeps.
+
+    Sources and sinks by their table; the dedup and the running totals by their
+    order; a window aggregation (and any node type not known here) by its
+    content, so that new accumulators make a new role.
+    """
+    seen: Counter[str] = Counter()
+    roles = {}
+    for node in plan["nodes"]:
+        kind = _kind(node)
+        if kind == "table-source-scan":
+            role = f"source {node['scanTableSource']['table']['identifier']}"
+        elif kind == "sink":
+            role = f"sink {node['dynamicTableSink']['table']['identifier']}"
+        elif kind in _STATELESS or kind in _BY_ORDER:
+            role = kind
+        else:
+            # (its operator settings, such as the state TTL, change no accumulator)
+            role = f"{kind} {_digest({k: v for k, v in node.items() if k not in ('id', 'configuration')})}"
+        seen[role] += 1
+        roles[node["id"]] = role if seen[role] == 1 else f"{role} #{seen[role]}"
+    return roles
+
+
+def _role_id(role: str) -> int:
+    return int(hashlib.sha256(role.encode()).hexdigest()[:7], 16) + 1  # a positive Java int
+
+
+def with_role_ids(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan with each node numbered by its role (edges renumbered alike)."""
+    roles = node_roles(plan)
+    ids = {old: _role_id(role) for old, role in roles.items()}
+    if len(set(ids.values())) != len(ids):
+        raise ValueError(f"two node roles share an id: {sorted(roles.values())}")
+    return {**plan,
+            "nodes": [{**node, "id": ids[node["id"]]} for node in plan["nodes"]],
+            "edges": [{**edge, "source": ids[edge["source"]], "target": ids[edge["target"]]}
+                      for edge in plan["edges"]]}
+
+
+def stateful_nodes(plan: Mapping[str, Any]) -> dict[str, str]:
+    """{node id: role} of the nodes that keep state: what a savepoint of this plan holds."""
+    return {str(node_id): role for node_id, role in node_roles(plan).items()
+            if role.split(" ", 1)[0] not in _STATELESS}
+
+
+def is_window(role: str) -> bool:
+    return role.split(" ", 1)[0] in WINDOW_KINDS
 
 
 def cached_plan(t_env: TableEnvironment, plans_dir: Path, key: str,
@@ -65,15 +141,19 @@ def cached_plan(t_env: TableEnvironment, plans_dir: Path, key: str,
     path = plans_dir / f"metering-{key}.json"
     if path.exists():
         try:
-            loaded = t_env.load_plan(PlanReference.from_file(path))
-            # PyFlink 2.2's load_plan gives the plan the Java TableEnvironment, on
-            # which execute() then fails (no _before_execute): give it the Python one.
-            return CompiledPlan(loaded._j_compiled_plan, t_env)
+            return _load(t_env, path)
         except TableException as exc:
             log.warning("compiled plan %s does not load (%s); compiling it again", path, exc)
-    plan = compile_plan()
+    plan = with_role_ids(json.loads(compile_plan().as_json_string()))
     plans_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(plan.as_json_string())
+    partial.write_text(json.dumps(plan, indent=2))
     partial.replace(path)  # atomic: a concurrent start reads a whole plan or none
-    return plan
+    return _load(t_env, path)
+
+
+def _load(t_env: TableEnvironment, path: Path) -> CompiledPlan:
+    loaded = t_env.load_plan(PlanReference.from_file(path))
+    # PyFlink 2.2's load_plan gives the plan the Java TableEnvironment, on
+    # which execute() then fails (no _before_execute): give it the Python one.
+    return CompiledPlan(loaded._j_compiled_plan, t_env)

@@ -12,6 +12,7 @@ it (`aforo job run|submit|stop`). `flink run -py jobs/metering.py` runs this fil
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from pyflink.table.compiled_plan import CompiledPlan
 
 from aforo.catalog import Catalog, load_catalog
 from aforo.settings import Settings, load_settings
-from jobs import compiled_plan, metering_sql, sources
+from jobs import compiled_plan, metering_sql, savepoints, sources
 from jobs.environment import create_table_env
 from udfs.rating import rating_functions, rating_result_types
 
@@ -103,7 +104,11 @@ def execution_plan(settings: Settings, catalog: Catalog) -> str:
 
 def compiled_job(settings: Settings, options: JobOptions,
                  extra_config: dict[str, str] | None = None) -> CompiledPlan:
-    """The job's compiled plan, loaded from `settings.plans_dir` or compiled (and stored there)."""
+    """The job's compiled plan, loaded from `settings.plans_dir` or compiled (and stored there).
+
+    With a savepoint to resume from (`execution.state-recovery.path`), set to
+    restore it, or SavepointMismatch if its state does not fit (jobs/savepoints.py).
+    """
     catalog = load_catalog(settings.catalog_dir)
     config = job_config(settings)
     config.update(extra_config or {})
@@ -115,12 +120,30 @@ def compiled_job(settings: Settings, options: JobOptions,
         return _statement_set(t_env, sqls).compile_plan()
 
     key = compiled_plan.plan_key(t_env, tables, sqls, rating_result_types())
-    return compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan)
+    plan = compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan)
+    if savepoint := config.get(savepoints.RECOVERY_PATH):
+        restore = savepoints.restore_config(savepoint, stateful_nodes(plan))
+        if restore:
+            print("The catalog's metrics changed since the savepoint (a drained one): the hourly "
+                  "aggregation starts empty; the dedup state and running totals are restored.",
+                  file=sys.stderr, flush=True)
+        for name, value in restore.items():
+            t_env.get_config().set(name, value)
+    return plan
+
+
+def stateful_nodes(plan: CompiledPlan) -> dict[str, str]:
+    return compiled_plan.stateful_nodes(json.loads(plan.as_json_string()))
 
 
 def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     """Build and start the job (asynchronously) from its compiled plan; return its TableResult."""
-    return compiled_job(settings, options, extra_config).execute()
+    plan = compiled_job(settings, options, extra_config)
+    result = plan.execute()
+    client = result.get_job_client()
+    if client is not None:
+        savepoints.record_job(settings, str(client.get_job_id()), stateful_nodes(plan))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions
 from aforo.generate import stderr_progress
@@ -21,6 +20,7 @@ from aforo.lag import end_offsets, pending_records
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
 from jobs.metering import JobOptions, start
+from jobs.savepoints import RECOVERY_PATH, latest_savepoint, remember
 
 Progress = Callable[[str], None]
 DEFAULT_OPTIONS = JobOptions()
@@ -38,23 +38,6 @@ class RunResult:
     catch_up_seconds: float | None = None  # from the job's submission to all records checkpointed
 
 
-def latest_savepoint_file(settings: Settings) -> Path:
-    return settings.home / "savepoints" / "LATEST"
-
-
-def latest_savepoint(settings: Settings) -> str | None:
-    path = latest_savepoint_file(settings)
-    return path.read_text().strip() if path.exists() else None
-
-
-def _remember(settings: Settings, location: str) -> None:
-    path = latest_savepoint_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(location + "\n")
-    tmp.replace(path)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,7 +46,7 @@ def _free_port() -> int:
 
 def recovery_config(settings: Settings, fresh: bool) -> dict[str, str]:
     savepoint = None if fresh else latest_savepoint(settings)
-    return {"execution.state-recovery.path": savepoint} if savepoint else {}
+    return {RECOVERY_PATH: savepoint} if savepoint else {}
 
 
 def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
@@ -152,7 +135,7 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
     progress("caught up: stopping with a drained savepoint")
     target = (settings.home / "savepoints").as_uri()
     location = rest.stop_with_savepoint(job_id, target, drain=True)
-    _remember(settings, location)
+    remember(settings, location, job_id, drained=True)
     records = sum(ends.values())
     return RunResult(job_id, location, time.monotonic() - started, records, checkpoints,
                      last.get("end_to_end_duration"), last.get("state_size"), catch_up)
@@ -168,7 +151,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
     ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
     recovery = recovery_config(settings, fresh)
     if recovery:
-        progress(f"resuming from {recovery['execution.state-recovery.path']}")
+        progress(f"resuming from {recovery[RECOVERY_PATH]}")
     for attempt in range(1, _PORT_ATTEMPTS + 1):
         port = settings.metering.local_rest_port or _free_port()
         config = {"rest.port": str(port), "rest.address": "localhost", "rest.bind-address": "localhost",
@@ -194,7 +177,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
     except KeyboardInterrupt:
         progress("stopping with a savepoint (Ctrl-C again to abort)")
         location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=False)
-        _remember(settings, location)
+        remember(settings, location, job_id, drained=False)
         return RunResult(job_id, location, time.monotonic() - started, 0)
     raise FlinkRestError(f"job {job_id} ended: {rest.state(job_id)}")
 
@@ -213,6 +196,9 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
         progress(f"resuming from {value}")
     result = submit(settings, PROJECT_ROOT / "jobs" / "metering.py", jobmanager, job_args, detached=True)
     found = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
+    mismatch = re.search(r"SavepointMismatch: (.*)", result.stdout + result.stderr)
+    if mismatch:
+        raise FlinkRestError(mismatch.group(1))
     if result.returncode != 0 or not found:
         raise FlinkRestError(f"flink run failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
     job_id = found.group(1)
@@ -232,5 +218,5 @@ def stop(settings: Settings, rest_url: str, job_id: str | None = None, drain: bo
             raise FlinkRestError(f"no running aforo-metering job at {rest_url}")
         job_id = running[0]["jid"]
     location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=drain)
-    _remember(settings, location)
+    remember(settings, location, job_id, drained=drain)
     return location

@@ -81,13 +81,14 @@ def job() -> None:
 def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_marker) -> None:  # type: ignore[no-untyped-def]
     """Run on a local MiniCluster (resumes from the latest savepoint)."""
     from jobs.runner import run_local
+    from jobs.savepoints import SavepointMismatch
 
     settings = obj.get()
     with _stdout_for_the_report() as out:
         try:
             result = run_local(settings, bounded, _options(group_prefix, fail_once_after, fail_marker),
                                fresh=fresh, timeout_s=timeout_s)
-        except FlinkRestError as exc:
+        except (FlinkRestError, SavepointMismatch) as exc:
             raise click.ClickException(str(exc)) from None
         _report(result, out)
 

@@ -43,6 +43,7 @@ for config, group in configs:
     plan_json, seen = plan(config, group)
     compiled.append(plan_json)
     out["starts"].append(seen)
+out["stateful"] = [metering.stateful_nodes(p) for p in compiled]
 again, out["again"] = plan(configs[0][0], "again")
 out["same_plan"] = json.loads(again.as_json_string()) == json.loads(compiled[0].as_json_string())
 out["explains"] = "Deduplicate(" in again.explain()
@@ -93,3 +94,14 @@ def test_one_plan_per_job_definition_loaded_instead_of_planned(tmp_path: Path) -
     assert out["again"] == d, "a start loads the stored plan"
     assert out["same_plan"] and out["explains"]
     assert out["after_corrupt"] == [4, d[1]] and out["replaced"] == "2.2", "a plan that does not load is replaced"
+
+    # Node ids come from roles: a new metric changes the hourly aggregation's id, no other state's.
+    def split(nodes: dict[str, str]) -> tuple[dict[str, str], set[str]]:
+        windows = {node for node, role in nodes.items() if role.startswith("global-window-aggregate")}
+        return {n: r for n, r in nodes.items() if n not in windows}, windows
+    kept, windows = split(out["stateful"][0])
+    kept_d, windows_d = split(out["stateful"][3])
+    assert {r.split(" ")[0] for r in kept.values()} == {"source", "sink", "deduplicate", "over-aggregate"}
+    assert len(kept) == 8 and kept_d == kept, "source, 4 sinks, the dedup and 2 running totals keep their ids"
+    assert len(windows) == 2 and windows_d != windows, "the hourly aggregation's id changes with its accumulators"
+    assert out["stateful"][2] == out["stateful"][0], "a new dedup horizon keeps every id (Flink adapts the TTL)"

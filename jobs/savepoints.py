@@ -1,0 +1,104 @@
+"""The savepoint the metering job resumes from, and what it holds.
+
+Flink maps a savepoint's state onto the new job by operator UIDs, and the
+compiled plan numbers operators by their role (jobs/compiled_plan.py). Beside
+each savepoint Aforo keeps `aforo-job.json`: the roles of the stopped job's
+stateful nodes and whether the stop drained its windows. With it a start
+tells a change of metrics apart from a change that would lose state:
+
+- Same stateful nodes: Flink restores everything.
+- Only a window aggregation has no place in the new job (its accumulators
+  changed with the metrics): if the stop was drained, every hour had fired and
+  its state held nothing to bill, so the start leaves it behind
+  (`execution.state-recovery.ignore-unclaimed-state`) and keeps the dedup
+  state, the running totals and the source's offsets. If it was not drained,
+  open hours would be lost: the start refuses and says how to drain.
+- Any other stateful node missing: the start refuses (`--fresh` is the way).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+from aforo.settings import Settings
+from jobs.compiled_plan import is_window
+
+SIDECAR = "aforo-job.json"
+RECOVERY_PATH = "execution.state-recovery.path"
+IGNORE_UNCLAIMED = "execution.state-recovery.ignore-unclaimed-state"
+
+
+class SavepointMismatch(RuntimeError):
+    """The savepoint's state does not fit the job about to start; nothing was started."""
+
+
+def latest_savepoint_file(settings: Settings) -> Path:
+    return settings.home / "savepoints" / "LATEST"
+
+
+def latest_savepoint(settings: Settings) -> str | None:
+    path = latest_savepoint_file(settings)
+    return path.read_text().strip() if path.exists() else None
+
+
+def _job_file(settings: Settings, job_id: str) -> Path:
+    return settings.home / "jobs" / f"{job_id}.json"
+
+
+def record_job(settings: Settings, job_id: str, stateful_nodes: Mapping[str, str]) -> None:
+    """Written by the process that submitted the job: what a savepoint of it will hold."""
+    path = _job_file(settings, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"job_id": job_id, "stateful_nodes": dict(stateful_nodes)}, indent=2))
+
+
+def _folder(location: str) -> Path | None:
+    url = urlparse(location)
+    return Path(url.path) if url.scheme in ("", "file") else None
+
+
+def remember(settings: Settings, location: str, job_id: str, drained: bool) -> None:
+    """Make `location` the savepoint the next start resumes from, with what it holds."""
+    folder = _folder(location)
+    job = _job_file(settings, job_id)
+    if folder is not None and folder.is_dir() and job.exists():
+        sidecar = {**json.loads(job.read_text()), "drained": drained}
+        (folder / SIDECAR).write_text(json.dumps(sidecar, indent=2))
+    path = latest_savepoint_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(location + "\n")
+    tmp.replace(path)
+
+
+def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str, str]:
+    """Extra Flink settings to resume the job of `stateful_nodes` from `location`; or why it cannot.
+
+    A savepoint without a sidecar (written by hand, or by an older Aforo) is
+    left to Flink, which fails on state it cannot map (jobs/runner.py says so).
+    """
+    folder = _folder(location)
+    sidecar = folder / SIDECAR if folder is not None else None
+    if sidecar is None or not sidecar.exists():
+        return {}
+    saved = json.loads(sidecar.read_text())
+    missing = {node: role for node, role in saved["stateful_nodes"].items() if node not in stateful_nodes}
+    if not missing:
+        return {}
+    lost = sorted(role for role in missing.values() if not is_window(role))
+    if lost:
+        raise SavepointMismatch(
+            f"savepoint {location} holds state the new job has no place for: {', '.join(lost)}. "
+            "Start with the catalog and the Aforo version it was taken with, or without state "
+            "(`aforo job run --fresh`: the dedup state and the periods' running totals start empty).")
+    if not saved.get("drained"):
+        raise SavepointMismatch(
+            f"the catalog's metrics changed since savepoint {location}, and it was taken without "
+            "draining: its hourly aggregation holds hours that have not fired, which the new "
+            "job's aggregation cannot take over. Start again with the catalog it was taken with, "
+            "stop with `aforo job stop --drain` (a `--bounded` run drains when it ends), then "
+            "start with the new catalog.")
+    return {IGNORE_UNCLAIMED: "true"}
