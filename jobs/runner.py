@@ -102,10 +102,12 @@ def check_restorable(rest: FlinkRest, job_id: str, state: str) -> None:
         pass  # already failed
     cause = next(line for line in failure.splitlines() if any(m in line for m in _UNRESTORABLE))
     raise FlinkRestError(
-        f"job {job_id} cannot restore its savepoint: the job's operators or their state changed, "
-        f"most often because the catalog's metrics did (new SQL).\n  Flink: {cause.strip()[:400]}\n"
-        "Either start again with the catalog the savepoint was taken with, or start without state "
-        "(`aforo job run --fresh`: the dedup state and the periods' running totals start empty).")
+        f"job {job_id} cannot restore its savepoint: the job's operators or their state changed "
+        f"(a savepoint without aforo-job.json, or taken by another Aforo version).\n"
+        f"  Flink: {cause.strip()[:400]}\n"
+        "Either start again with the catalog and version the savepoint was taken with, or start "
+        "without state (`aforo job run --fresh`: the dedup state and the periods' running totals "
+        "start empty).")
 
 
 # Offsets a partition's last record may sit below its end offset (transaction

@@ -39,7 +39,7 @@ import org.apache.parquet.hadoop.metadata.CompressionCodecName;
  * which was a tenth of the metering job's per-event CPU. `plain-columns`
  * names those columns; every other column keeps its dictionary.
  */
-public final class ParquetArchiveFormatFactory implements BulkWriterFormatFactory {
+public final class ParquetTableFormatFactory implements BulkWriterFormatFactory {
 
     public static final String IDENTIFIER = "aforo-parquet";
 
