@@ -117,14 +117,20 @@ def late_metric_rows_sql(catalog: Catalog) -> str:
             "WHERE m.quantity IS NOT NULL;")
 
 
-# aggregation -> (the hour's aggregate over the events a FILTER keeps, its result needs a
-# cast to QUANTITY); {q}: one event's quantity, {v}: its value field
-_AGGREGATE: dict[str, tuple[str, bool] | None] = {
+# The hour's latest value is its last event's by event time, then idempotency key (as the
+# close's arg_max), whatever order events arrive in: the greatest of "time NUL key NUL value"
+# (a TIMESTAMP(3) cast to a string is fixed-width), then the text after its last NUL.
+_LATEST = "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), CAST({q} AS STRING)))"
+_AFTER_LAST_NUL = f"CAST(REGEXP_EXTRACT({{call}}, CONCAT('[^', CHR(0), ']*$'), 0) AS {QUANTITY})"
+
+# aggregation -> (the hour's aggregate over the events a FILTER keeps, the hour's quantity
+# from it, {call}); {q}: one event's quantity, {v}: its value field
+_AGGREGATE: dict[str, tuple[str, str] | None] = {
     "count": None,  # the event count itself: no DECIMAL sum per event
-    "sum": ("SUM({q})", False),
-    "max": ("MAX({q})", False),
-    "latest": ("LAST_VALUE({q})", False),
-    "unique_count": ("COUNT(DISTINCT CAST({v} AS STRING))", True),
+    "sum": ("SUM({q})", "{call}"),
+    "max": ("MAX({q})", "{call}"),
+    "latest": (_LATEST, _AFTER_LAST_NUL),
+    "unique_count": ("COUNT(DISTINCT CAST({v} AS STRING))", f"CAST({{call}} AS {QUANTITY})"),
 }
 
 
@@ -134,9 +140,9 @@ def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
     out = [f"    COUNT(*){feeds} AS n{i}"]
     aggregate = _AGGREGATE[metric.aggregation]
     if aggregate is not None:
-        template, cast = aggregate
+        template, quantity = aggregate
         call = template.format(q=_quantity(metric), v=column(metric.value_field or "")) + feeds
-        out.append(f"    {f'CAST({call} AS {QUANTITY})' if cast else call} AS q{i}")
+        out.append(f"    {quantity.format(call=call)} AS q{i}")
     if transactions:
         out.append(f"    ARRAY_AGG(CAST(ROW(event_time, idempotency_key, {_quantity(metric)}) AS {TRANSACTION}))"
                    f"{feeds} AS t{i}")

@@ -139,6 +139,14 @@ value_field: latency_ms
 sources:
   - event_type: api_call
 """
+LAST_LATENCY = """key: last_latency
+name: Latest latency
+unit: ms
+aggregation: latest
+value_field: latency_ms
+sources:
+  - event_type: api_call
+"""
 PEAK_CHARGE = """      - key: peak_latency
         name: Peak latency
         metric: peak_latency
@@ -153,10 +161,13 @@ PEAK_CHARGE = """      - key: peak_latency
 def test_max_metric_streams_charges_of_the_running_maximum(tmp_path, settings, kafka):
     """A max metric's period-to-date is the running maximum, so the hours' charges add
     up to F(the period's peak) - F(0), not to F of a sum of hourly peaks. Its rows are
-    per tenant and hour (the peak across APIs)."""
+    per tenant and hour (the peak across APIs). A latest metric's hour is the value of
+    its last event by event time (then idempotency key, as the close), whatever order
+    the events arrived in."""
     catalog = tmp_path / "catalog"
     shutil.copytree(settings.catalog_dir, catalog)
     (catalog / "metrics" / "peak_latency.yaml").write_text(PEAK_LATENCY)
+    (catalog / "metrics" / "last_latency.yaml").write_text(LAST_LATENCY)
     growth = catalog / "plans" / "growth.yaml"
     growth.write_text(growth.read_text().replace("    charges:\n", "    charges:\n" + PEAK_CHARGE))
     pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
@@ -181,6 +192,11 @@ def test_max_metric_streams_charges_of_the_running_maximum(tmp_path, settings, k
         assert sum(r["amount"] for r in period) == rate_increment(charge.price, Decimal(0), peak)
         assert len(period) == len({r["window_start"] for r in period}) >= 6  # one row an hour
         assert {r["api"] for r in period} == {""}  # the tenant's peak across its APIs
+
+    last = {(r["tenant_id"], r["window_start"]): r["quantity"] for r in pipeline.line_items()
+            if r["metric"] == "last_latency"}
+    by_event_time = {hour: txs[-1][2] for hour, txs in pipeline.on_time_transactions("last_latency").items()}
+    assert len(last) >= 12 and last == by_event_time
 
 
 def test_injected_failure_recovers_from_checkpoint_exactly(pipeline, tmp_path):

@@ -50,7 +50,9 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     # each metric's aggregate reads only the events that feed it, with the value it needs
     assert "MAX(CAST(latency_ms AS DECIMAL(38, 12))) FILTER (WHERE ((event_type = 'api_call'))" \
            " AND CAST(latency_ms AS DECIMAL(38, 12)) IS NOT NULL)" in hourly
-    assert "LAST_VALUE(TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12))) FILTER (WHERE" in hourly
+    # latest: the value of the greatest (event time, key), not of the event that arrived last
+    assert "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), " \
+           "CAST(TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12)) AS STRING))) FILTER (WHERE" in hourly
     assert "CAST(COUNT(DISTINCT CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
            " AND route IS NOT NULL) AS DECIMAL(38, 12))" in hourly
     # a count is the event count itself: no DECIMAL sum per event
