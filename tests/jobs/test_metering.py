@@ -8,6 +8,7 @@ import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -86,13 +87,20 @@ def assert_archive_encodings(pipeline: Pipeline) -> None:
 
 
 def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):
+    """The second run's traffic starts inside the first run's last hour, which its drained stop
+    had fired (and its late events reach back further): those hours' new events are billed on
+    top, in a second row (the watermark starts anew after a restart) or as late events."""
     first = pipeline.send(TrafficSpec(events=8000, seed=201, hours=6, **DIRTY))
     pipeline.run_job()
     second = pipeline.send(TrafficSpec(events=8000, seed=202, hours=6,
-                                       start=datetime(2026, 11, 1, 6, tzinfo=UTC), **DIRTY))
+                                       start=datetime(2026, 11, 1, 5, tzinfo=UTC), **DIRTY))
     resumed = pipeline.run_job()
     assert resumed["records"] == 16_000
     assert_quantities_equal_truth(pipeline, first, second)
+    rows = Counter((r["tenant_id"], r["metric"], r["api"], r["window_start"]) for r in pipeline.line_items())
+    doubled = {hour for (_, _, _, hour), n in rows.items() if n > 1}
+    assert max(doubled) == datetime(2026, 11, 1, 5) and max(rows.values()) == 2, \
+        "only hours the first run had emitted have a second row"
 
     # A day later the same events arrive again (a gateway replaying its buffer).
     pipeline.send(TrafficSpec(events=8000, seed=201, hours=6, **DIRTY))
