@@ -124,9 +124,7 @@ def compiled_job(settings: Settings, options: JobOptions,
     if savepoint := config.get(savepoints.RECOVERY_PATH):
         restore = savepoints.restore_config(savepoint, stateful_nodes(plan))
         if restore:
-            print("The catalog's metrics changed since the savepoint (a drained one): the hourly "
-                  "aggregation starts empty; the dedup state and running totals are restored.",
-                  file=sys.stderr, flush=True)
+            print(savepoints.METRICS_CHANGED, file=sys.stderr, flush=True)
         for name, value in restore.items():
             t_env.get_config().set(name, value)
     return plan

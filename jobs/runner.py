@@ -20,7 +20,7 @@ from aforo.lag import end_offsets, pending_records
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
 from jobs.metering import JobOptions, start
-from jobs.savepoints import RECOVERY_PATH, latest_savepoint, remember
+from jobs.savepoints import METRICS_CHANGED, RECOVERY_PATH, latest_savepoint, remember
 
 Progress = Callable[[str], None]
 DEFAULT_OPTIONS = JobOptions()
@@ -205,6 +205,8 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
         raise FlinkRestError(f"flink run failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
     job_id = found.group(1)
     rest = FlinkRest(f"http://{jobmanager}")
+    if METRICS_CHANGED in result.stdout + result.stderr:
+        progress(METRICS_CHANGED)
     progress(f"metering job {job_id} submitted to {jobmanager}")
     if not bounded:
         return RunResult(job_id, None, time.monotonic() - started, 0)

@@ -31,6 +31,10 @@ RECOVERY_PATH = "execution.state-recovery.path"
 IGNORE_UNCLAIMED = "execution.state-recovery.ignore-unclaimed-state"
 
 
+METRICS_CHANGED = ("The catalog's metrics changed since the savepoint (a drained one): the hourly "
+                   "aggregation starts empty; the dedup state and running totals are restored.")
+
+
 class SavepointMismatch(RuntimeError):
     """The savepoint's state does not fit the job about to start; nothing was started."""
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -317,4 +318,39 @@ def test_metric_added_after_a_drained_savepoint_keeps_dedup_and_running_totals(t
     assert "taken without draining" in refused.stderr and "aforo job stop --drain" in refused.stderr, \
         refused.stderr[-3000:]
     assert time.monotonic() - started < 120
+    assert (pipeline.settings.home / "savepoints" / "LATEST").read_text() == savepoint
+
+
+def test_metric_change_on_the_cluster_resumes_through_flink_run(tmp_path, settings, kafka, flink_cluster):
+    """The same decision when `flink run` builds the job: the drained savepoint resumes with the
+    new metric, the client says so, and a savepoint that does not fit stops the submission with
+    the way out (not a Flink stack trace)."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(settings.catalog_dir, catalog)
+    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
+    jobmanager = f"localhost:{pipeline.settings.flink.rest_port}"
+
+    def submit() -> subprocess.CompletedProcess[str]:
+        return pipeline.aforo("job", "submit", "--bounded", "--jobmanager", jobmanager, timeout=900)
+
+    first = pipeline.send(TrafficSpec(events=3000, seed=701, hours=3, **DIRTY))
+    assert (result := submit()).returncode == 0, result.stderr[-3000:]
+    metric = catalog / "metrics" / "server_errors.yaml"
+    metric.write_text(SERVER_ERRORS)
+    second = pipeline.send(TrafficSpec(events=3000, seed=702, hours=3,
+                                       start=datetime(2026, 11, 1, 3, tzinfo=UTC), **DIRTY))
+    pipeline.send(TrafficSpec(events=3000, seed=701, hours=3, **DIRTY))  # replayed
+    resumed = submit()
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "the hourly aggregation starts empty" in resumed.stderr
+    assert_quantities_equal_truth(pipeline, first, second, ignore_metrics={"server_errors"})
+    assert_amounts_are_exact_ratings(pipeline)
+
+    savepoint = (pipeline.settings.home / "savepoints" / "LATEST").read_text()
+    sidecar = Path(savepoint.strip().removeprefix("file:")) / "aforo-job.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "drained": False}))
+    metric.unlink()
+    refused = submit()
+    assert refused.returncode != 0 and "taken without draining" in refused.stderr
+    assert "Traceback" not in refused.stderr and "aforo job stop --drain" in refused.stderr
     assert (pipeline.settings.home / "savepoints" / "LATEST").read_text() == savepoint
