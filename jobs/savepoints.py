@@ -103,6 +103,6 @@ def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str
             f"the catalog's metrics changed since savepoint {location}, and it was taken without "
             "draining: its hourly aggregation holds hours that have not fired, which the new "
             "job's aggregation cannot take over. Start again with the catalog it was taken with, "
-            "stop with `aforo job stop --drain` (a `--bounded` run drains when it ends), then "
-            "start with the new catalog.")
+            "stop with `aforo job stop --drain` (for a local run, `--rest` the URL it printed; a "
+            "`--bounded` run drains when it ends), then start with the new catalog.")
     return {IGNORE_UNCLAIMED: "true"}
