@@ -20,7 +20,15 @@ from aforo.lag import end_offsets, pending_records
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
 from jobs.metering import JobOptions, start
-from jobs.savepoints import METRICS_CHANGED, RECOVERY_PATH, latest_savepoint, remember
+from jobs.savepoints import (
+    METRICS_CHANGED,
+    RECOVERY_PATH,
+    latest_savepoint,
+    latest_savepoint_of,
+    local_run_rest_url,
+    record_local_run,
+    remember,
+)
 
 Progress = Callable[[str], None]
 DEFAULT_OPTIONS = JobOptions()
@@ -169,11 +177,19 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
     client = result.get_job_client()
     job_id = str(client.get_job_id())
     rest = FlinkRest(f"http://localhost:{port}")
+    record_local_run(settings, job_id, rest.base_url)
     progress(f"metering job {job_id} running on a local MiniCluster (REST {rest.base_url})")
     if bounded:
         return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
+    unreachable: FlinkRestError | None = None
     try:
-        while (state := rest.state(job_id)) not in ("FAILED", "CANCELED", "FINISHED"):
+        while True:
+            try:
+                state = rest.state(job_id)
+            except FlinkRestError as exc:  # the MiniCluster shuts down once its job has ended
+                state, unreachable = "unreachable", exc
+            if state in ("FAILED", "CANCELED", "FINISHED", "unreachable"):
+                break
             check_restorable(rest, job_id, state)
             time.sleep(2)
     except KeyboardInterrupt:
@@ -181,7 +197,17 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
         location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=False)
         remember(settings, location, job_id, drained=False)
         return RunResult(job_id, location, time.monotonic() - started, 0)
-    raise FlinkRestError(f"job {job_id} ended: {rest.state(job_id)}")
+    if state in ("FINISHED", "unreachable"):
+        # Stopped from elsewhere (`aforo job stop`), which records the savepoint once it is taken.
+        deadline = time.monotonic() + 30
+        while (location := latest_savepoint_of(settings, job_id)) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if location:
+            progress(f"stopped with savepoint {location} (`aforo job stop`)")
+            return RunResult(job_id, location, time.monotonic() - started, 0)
+        if unreachable is not None:
+            raise unreachable
+    raise FlinkRestError(f"job {job_id} ended: {state}")
 
 
 def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
@@ -213,14 +239,27 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
     return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
 
 
-def stop(settings: Settings, rest_url: str, job_id: str | None = None, drain: bool = False) -> str:
-    """Stop a running metering job with a savepoint and remember it for the next start."""
-    rest = FlinkRest(rest_url)
-    if job_id is None:
-        running = [j for j in rest.jobs() if j["state"] == "RUNNING" and j["name"] == "aforo-metering"]
-        if not running:
-            raise FlinkRestError(f"no running aforo-metering job at {rest_url}")
-        job_id = running[0]["jid"]
+def _running_job(rest_urls: list[str], job_id: str | None) -> tuple[FlinkRest, str]:
+    for url in rest_urls:
+        rest = FlinkRest(url)
+        try:
+            running = [j["jid"] for j in rest.jobs() if j["state"] == "RUNNING" and j["name"] == "aforo-metering"]
+        except FlinkRestError:
+            continue  # nothing answers there
+        if job_id in running or (job_id is None and running):
+            return rest, job_id or running[0]
+    raise FlinkRestError(f"no running aforo-metering job{f' {job_id}' if job_id else ''} at {' or '.join(rest_urls)}")
+
+
+def stop(settings: Settings, rest_url: str | None = None, job_id: str | None = None, drain: bool = False) -> str:
+    """Stop a running metering job with a savepoint and remember it for the next start.
+
+    Without `rest_url`: the local cluster's job, else the latest local `aforo job run`'s.
+    """
+    urls = [rest_url] if rest_url else [f"http://localhost:{settings.flink.rest_port}"]
+    if not rest_url and (local := local_run_rest_url(settings)):
+        urls.append(local)
+    rest, job_id = _running_job(urls, job_id)
     location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=drain)
     remember(settings, location, job_id, drained=drain)
     return location

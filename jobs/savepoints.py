@@ -59,6 +59,18 @@ def record_job(settings: Settings, job_id: str, stateful_nodes: Mapping[str, str
     path.write_text(json.dumps({"job_id": job_id, "stateful_nodes": dict(stateful_nodes)}, indent=2))
 
 
+def record_local_run(settings: Settings, job_id: str, rest_url: str) -> None:
+    """Where a local MiniCluster's job answers: `aforo job stop` finds it there."""
+    path = settings.home / "jobs" / "local.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"job_id": job_id, "rest_url": rest_url}))
+
+
+def local_run_rest_url(settings: Settings) -> str | None:
+    path = settings.home / "jobs" / "local.json"
+    return str(json.loads(path.read_text())["rest_url"]) if path.exists() else None
+
+
 def _folder(location: str) -> Path | None:
     url = urlparse(location)
     return Path(url.path) if url.scheme in ("", "file") else None
@@ -76,6 +88,16 @@ def remember(settings: Settings, location: str, job_id: str, drained: bool) -> N
     tmp = path.with_suffix(".tmp")
     tmp.write_text(location + "\n")
     tmp.replace(path)
+
+
+def latest_savepoint_of(settings: Settings, job_id: str) -> str | None:
+    """The latest savepoint, if `job_id` took it (its sidecar says so)."""
+    location = latest_savepoint(settings)
+    folder = _folder(location) if location else None
+    sidecar = folder / SIDECAR if folder is not None else None
+    if sidecar is None or not sidecar.exists():
+        return None
+    return location if json.loads(sidecar.read_text()).get("job_id") == job_id else None
 
 
 def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str, str]:
@@ -103,6 +125,6 @@ def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str
             f"the catalog's metrics changed since savepoint {location}, and it was taken without "
             "draining: its hourly aggregation holds hours that have not fired, which the new "
             "job's aggregation cannot take over. Start again with the catalog it was taken with, "
-            "stop with `aforo job stop --drain` (for a local run, `--rest` the URL it printed; a "
-            "`--bounded` run drains when it ends), then start with the new catalog.")
+            "stop with `aforo job stop --drain` (a `--bounded` run drains when it ends), then "
+            "start with the new catalog.")
     return {IGNORE_UNCLAIMED: "true"}

@@ -112,7 +112,8 @@ def submit(obj, jobmanager, bounded, fresh, group_prefix, timeout_s, fail_once_a
 
 
 @job.command()
-@click.option("--rest", "rest_url", default=None, help="Flink REST URL (default: the local cluster's).")
+@click.option("--rest", "rest_url", default=None,
+              help="Flink REST URL (default: the local cluster's, else the latest local `aforo job run`'s).")
 @click.option("--job-id", default=None)
 @click.option("--drain", is_flag=True, help="Fire all windows before stopping.")
 @click.pass_obj
@@ -121,7 +122,6 @@ def stop(obj, rest_url, job_id, drain) -> None:  # type: ignore[no-untyped-def]
     from jobs.runner import stop as stop_job
 
     settings = obj.get()
-    rest_url = rest_url or f"http://localhost:{settings.flink.rest_port}"
     try:
         click.echo(stop_job(settings, rest_url, job_id, drain))
     except FlinkRestError as exc:

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from aforo.catalog import load_catalog
 from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
 from aforo.pricing import rate_increment
+from aforo.settings import PROJECT_ROOT
 from tests.jobs.pipeline import Pipeline, assert_amounts_are_exact_ratings, assert_quantities_equal_truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -354,3 +356,46 @@ def test_metric_change_on_the_cluster_resumes_through_flink_run(tmp_path, settin
     assert refused.returncode != 0 and "taken without draining" in refused.stderr
     assert "Traceback" not in refused.stderr and "aforo job stop --drain" in refused.stderr
     assert (pipeline.settings.home / "savepoints" / "LATEST").read_text() == savepoint
+
+
+def test_a_local_run_stopped_from_another_terminal_drains_and_exits_cleanly(pipeline):
+    """`aforo job stop --drain` finds a local `aforo job run` (its MiniCluster's REST port is
+    chosen at start): the run ends with the savepoint, whose sidecar says it was drained."""
+    truth = pipeline.send(TrafficSpec(events=3000, seed=801, hours=3, **DIRTY))
+    run = subprocess.Popen([sys.executable, "-m", "aforo", "job", "run"], env=pipeline.env(),
+                           cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        local = pipeline.settings.home / "jobs" / "local.json"
+        deadline = time.monotonic() + 180
+        while not local.exists() and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.5)
+        assert local.exists(), run.stderr.read() if run.poll() is not None else "the run never started"
+        rest = FlinkRest(json.loads(local.read_text())["rest_url"])
+        job_id = json.loads(local.read_text())["job_id"]
+        rest.wait_checkpoints(job_id, 1, timeout_s=180)
+        assert_eventually_consumed(pipeline, 3000)
+        stopped = pipeline.aforo("job", "stop", "--drain")
+        assert stopped.returncode == 0, stopped.stderr[-3000:]
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err[-3000:]
+    savepoint = stopped.stdout.strip()
+    assert json.loads(out)["savepoint"] == savepoint and "stopped with savepoint" in err
+    assert (pipeline.settings.home / "savepoints" / "LATEST").read_text().strip() == savepoint
+    sidecar = json.loads((Path(savepoint.removeprefix("file:")) / "aforo-job.json").read_text())
+    assert sidecar["drained"] is True and sidecar["job_id"] == job_id
+    assert_quantities_equal_truth(pipeline, truth)  # the drain fired every hour
+
+
+def assert_eventually_consumed(pipeline: Pipeline, records: int, timeout_s: float = 180) -> None:
+    """The job's consumer group has committed (on a checkpoint) every record of the topic."""
+    from aforo.lag import end_offsets, pending_records
+    topic = pipeline.settings.kafka.topic("usage_events").name
+    ends = end_offsets(pipeline.settings.kafka.bootstrap, topic)
+    assert sum(ends.values()) == records
+    deadline = time.monotonic() + timeout_s
+    while pending_records(pipeline.settings.kafka.bootstrap, topic, "aforo-metering", ends) > 0:
+        assert time.monotonic() < deadline, "the job did not consume the topic"
+        time.sleep(1)
