@@ -121,14 +121,18 @@ def with_role_ids(plan: Mapping[str, Any]) -> dict[str, Any]:
                       for edge in plan["edges"]]}
 
 
+def _role_kind(role: str) -> str:
+    return role.split(" ", 1)[0]
+
+
 def stateful_nodes(plan: Mapping[str, Any]) -> dict[str, str]:
     """{node id: role} of the nodes that keep state: what a savepoint of this plan holds."""
     return {str(node_id): role for node_id, role in node_roles(plan).items()
-            if role.split(" ", 1)[0] not in _STATELESS}
+            if _role_kind(role) not in _STATELESS}
 
 
 def is_window(role: str) -> bool:
-    return role.split(" ", 1)[0] in WINDOW_KINDS
+    return _role_kind(role) in WINDOW_KINDS
 
 
 def cached_plan(t_env: TableEnvironment, plans_dir: Path, key: str,

@@ -223,15 +223,16 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
         job_args += ["--set", f"{key}={value}"]
         progress(f"resuming from {value}")
     result = submit(settings, PROJECT_ROOT / "jobs" / "metering.py", jobmanager, job_args, detached=True)
-    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
-    mismatch = re.search(r"SavepointMismatch: (.*)", result.stdout + result.stderr)
+    output = result.stdout + result.stderr
+    found = re.search(r"JobID ([0-9a-f]{32})", output)
+    mismatch = re.search(r"SavepointMismatch: (.*)", output)
     if mismatch:
         raise FlinkRestError(mismatch.group(1))
     if result.returncode != 0 or not found:
-        raise FlinkRestError(f"flink run failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
+        raise FlinkRestError(f"flink run failed (exit {result.returncode}):\n{output[-3000:]}")
     job_id = found.group(1)
     rest = FlinkRest(f"http://{jobmanager}")
-    if METRICS_CHANGED in result.stdout + result.stderr:
+    if METRICS_CHANGED in output:
         progress(METRICS_CHANGED)
     progress(f"metering job {job_id} submitted to {jobmanager}")
     if not bounded:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from aforo.settings import Settings
@@ -59,30 +60,39 @@ def record_job(settings: Settings, job_id: str, stateful_nodes: Mapping[str, str
     path.write_text(json.dumps({"job_id": job_id, "stateful_nodes": dict(stateful_nodes)}, indent=2))
 
 
+def _local_run_file(settings: Settings) -> Path:
+    return settings.home / "jobs" / "local.json"
+
+
 def record_local_run(settings: Settings, job_id: str, rest_url: str) -> None:
     """Where a local MiniCluster's job answers: `aforo job stop` finds it there."""
-    path = settings.home / "jobs" / "local.json"
+    path = _local_run_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"job_id": job_id, "rest_url": rest_url}))
 
 
 def local_run_rest_url(settings: Settings) -> str | None:
-    path = settings.home / "jobs" / "local.json"
+    path = _local_run_file(settings)
     return str(json.loads(path.read_text())["rest_url"]) if path.exists() else None
 
 
-def _folder(location: str) -> Path | None:
+def sidecar_path(location: str) -> Path | None:
+    """Where the savepoint at `location` keeps `aforo-job.json` (None: not a local folder)."""
     url = urlparse(location)
-    return Path(url.path) if url.scheme in ("", "file") else None
+    return Path(url.path) / SIDECAR if url.scheme in ("", "file") else None
+
+
+def _sidecar(location: str) -> dict[str, Any] | None:
+    path = sidecar_path(location)
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
 
 
 def remember(settings: Settings, location: str, job_id: str, drained: bool) -> None:
     """Make `location` the savepoint the next start resumes from, with what it holds."""
-    folder = _folder(location)
+    sidecar = sidecar_path(location)
     job = _job_file(settings, job_id)
-    if folder is not None and folder.is_dir() and job.exists():
-        sidecar = {**json.loads(job.read_text()), "drained": drained}
-        (folder / SIDECAR).write_text(json.dumps(sidecar, indent=2))
+    if sidecar is not None and sidecar.parent.is_dir() and job.exists():
+        sidecar.write_text(json.dumps({**json.loads(job.read_text()), "drained": drained}, indent=2))
     path = latest_savepoint_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -93,11 +103,8 @@ def remember(settings: Settings, location: str, job_id: str, drained: bool) -> N
 def latest_savepoint_of(settings: Settings, job_id: str) -> str | None:
     """The latest savepoint, if `job_id` took it (its sidecar says so)."""
     location = latest_savepoint(settings)
-    folder = _folder(location) if location else None
-    sidecar = folder / SIDECAR if folder is not None else None
-    if sidecar is None or not sidecar.exists():
-        return None
-    return location if json.loads(sidecar.read_text()).get("job_id") == job_id else None
+    saved = _sidecar(location) if location else None
+    return location if saved is not None and saved.get("job_id") == job_id else None
 
 
 def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str, str]:
@@ -106,11 +113,9 @@ def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str
     A savepoint without a sidecar (written by hand, or by an older Aforo) is
     left to Flink, which fails on state it cannot map (jobs/runner.py says so).
     """
-    folder = _folder(location)
-    sidecar = folder / SIDECAR if folder is not None else None
-    if sidecar is None or not sidecar.exists():
+    saved = _sidecar(location)
+    if saved is None:
         return {}
-    saved = json.loads(sidecar.read_text())
     missing = {node: role for node, role in saved["stateful_nodes"].items() if node not in stateful_nodes}
     if not missing:
         return {}

@@ -21,7 +21,8 @@ from aforo.catalog import load_catalog
 from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
 from aforo.pricing import rate_increment
-from aforo.settings import PROJECT_ROOT
+from aforo.settings import PROJECT_ROOT, Settings
+from jobs.savepoints import sidecar_path
 from tests.jobs.pipeline import Pipeline, assert_amounts_are_exact_ratings, assert_quantities_equal_truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -32,6 +33,13 @@ DIRTY = dict(duplicate_rate=0.05, out_of_order_rate=0.05, late_rate=0.01, malfor
 @pytest.fixture
 def pipeline(tmp_path, settings, kafka) -> Pipeline:
     return Pipeline.create(tmp_path, settings)
+
+
+def _with_own_catalog(tmp_path: Path, settings: Settings) -> tuple[Pipeline, Path]:
+    """A pipeline reading a copy of the example catalog, which the test may change."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(settings.catalog_dir, catalog)
+    return Pipeline.create(tmp_path, settings, catalog_dir=catalog), catalog
 
 
 def test_ground_truth_dedup_late_and_dead_letters(pipeline):
@@ -115,9 +123,7 @@ def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):
 
 
 def test_catalog_change_applies_after_savepoint_restart_without_losing_state(tmp_path, settings, kafka):
-    catalog = tmp_path / "catalog"
-    shutil.copytree(settings.catalog_dir, catalog)
-    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
+    pipeline, catalog = _with_own_catalog(tmp_path, settings)
     tenants = ("acme", "wayne")
     first = pipeline.send(TrafficSpec(events=4000, seed=501, hours=4, tenants=tenants, **DIRTY))
     pipeline.run_job()
@@ -275,15 +281,22 @@ sources:
 """
 
 
+def _as_if_stopped_without_draining(pipeline: Pipeline) -> str:
+    """Mark the latest savepoint's sidecar as a stop without `--drain` would; return LATEST's text."""
+    savepoint = (pipeline.settings.home / "savepoints" / "LATEST").read_text()
+    sidecar = sidecar_path(savepoint.strip())
+    assert sidecar is not None and sidecar.exists()
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "drained": False}))
+    return savepoint
+
+
 def test_metric_added_after_a_drained_savepoint_keeps_dedup_and_running_totals(tmp_path, settings, kafka):
     """A new metric changes the state of the hourly aggregation, and only it. After a drained
     stop (every hour fired) the job resumes with that aggregation empty and the rest restored:
     the dedup state (a replay adds nothing), the periods' running totals (amounts continue the
     tiers) and the source's offsets. After a stop that did not drain, the start refuses at once,
     says how to drain, and keeps the savepoint."""
-    catalog = tmp_path / "catalog"
-    shutil.copytree(settings.catalog_dir, catalog)
-    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
+    pipeline, catalog = _with_own_catalog(tmp_path, settings)
     first = pipeline.send(TrafficSpec(events=4000, seed=601, hours=4, **DIRTY))
     pipeline.run_job()
 
@@ -310,9 +323,7 @@ def test_metric_added_after_a_drained_savepoint_keeps_dedup_and_running_totals(t
     assert sum(expected.values()) > 20 and observed == expected, "the new metric counts what came after it"
 
     # A stop without draining leaves open hours in the aggregation a metric change replaces.
-    savepoint = (pipeline.settings.home / "savepoints" / "LATEST").read_text()
-    sidecar = Path(savepoint.strip().removeprefix("file:")) / "aforo-job.json"
-    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "drained": False}))
+    savepoint = _as_if_stopped_without_draining(pipeline)
     metric.unlink()
     started = time.monotonic()
     refused = pipeline.aforo("job", "run", "--bounded")
@@ -327,9 +338,7 @@ def test_metric_change_on_the_cluster_resumes_through_flink_run(tmp_path, settin
     """The same decision when `flink run` builds the job: the drained savepoint resumes with the
     new metric, the client says so, and a savepoint that does not fit stops the submission with
     the way out (not a Flink stack trace)."""
-    catalog = tmp_path / "catalog"
-    shutil.copytree(settings.catalog_dir, catalog)
-    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
+    pipeline, catalog = _with_own_catalog(tmp_path, settings)
     jobmanager = f"localhost:{pipeline.settings.flink.rest_port}"
 
     def submit() -> subprocess.CompletedProcess[str]:
@@ -348,9 +357,7 @@ def test_metric_change_on_the_cluster_resumes_through_flink_run(tmp_path, settin
     assert_quantities_equal_truth(pipeline, first, second, ignore_metrics={"server_errors"})
     assert_amounts_are_exact_ratings(pipeline)
 
-    savepoint = (pipeline.settings.home / "savepoints" / "LATEST").read_text()
-    sidecar = Path(savepoint.strip().removeprefix("file:")) / "aforo-job.json"
-    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "drained": False}))
+    savepoint = _as_if_stopped_without_draining(pipeline)
     metric.unlink()
     refused = submit()
     assert refused.returncode != 0 and "taken without draining" in refused.stderr
@@ -384,7 +391,7 @@ def test_a_local_run_stopped_from_another_terminal_drains_and_exits_cleanly(pipe
     savepoint = stopped.stdout.strip()
     assert json.loads(out)["savepoint"] == savepoint and "stopped with savepoint" in err
     assert (pipeline.settings.home / "savepoints" / "LATEST").read_text().strip() == savepoint
-    sidecar = json.loads((Path(savepoint.removeprefix("file:")) / "aforo-job.json").read_text())
+    sidecar = json.loads(sidecar_path(savepoint).read_text())  # type: ignore[union-attr]
     assert sidecar["drained"] is True and sidecar["job_id"] == job_id
     assert_quantities_equal_truth(pipeline, truth)  # the drain fired every hour
 
