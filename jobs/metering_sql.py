@@ -73,7 +73,9 @@ def _feeds(metric: Metric) -> str:
 METRIC_ROW = f"ROW<metric STRING, row_api STRING, quantity {QUANTITY}>"
 TRANSACTION = f"ROW<event_time TIMESTAMP(3), idempotency_key STRING, `value` {QUANTITY}>"
 TRANSACTIONS = f"ARRAY<{TRANSACTION}>"
-HOURLY_ROW = f"ROW<metric STRING, quantity {QUANTITY}, event_count BIGINT, transactions {TRANSACTIONS}>"
+UNIQUES = "ARRAY<STRING>"
+HOURLY_ROW = (f"ROW<metric STRING, quantity {QUANTITY}, event_count BIGINT, transactions {TRANSACTIONS},"
+              f" uniques {UNIQUES}>")
 
 
 def _metrics(catalog: Catalog) -> list[Metric]:
@@ -82,15 +84,15 @@ def _metrics(catalog: Catalog) -> list[Metric]:
     return [catalog.metrics[key] for key in sorted(catalog.metrics)]
 
 
-# A metric whose period quantity is one value (its peak, its latest value) is the
-# tenant's across APIs: its hourly rows are per tenant (api ''), one per hour, so
-# the rating sees the previous hour's period-to-date.
-_PER_TENANT_AGGREGATIONS = ("max", "latest")
+# A metric whose period quantity is not a sum of its hours' (its peak, its latest
+# value, its distinct values) is the tenant's across APIs: its hourly rows are per
+# tenant (api ''), one per hour, so the rating sees the previous hour's period-to-date.
+_PER_TENANT_AGGREGATIONS = ("max", "latest", "unique_count")
 
 
 def _per_tenant(catalog: Catalog, metric: Metric) -> bool:
     """Its hourly rows are per tenant (api ''): a metric priced per transaction (rated in
-    strict event-time order across the tenant's APIs), a max or a latest metric."""
+    strict event-time order across the tenant's APIs), a max, latest or unique_count metric."""
     return metric.key in catalog.value_metrics() or metric.aggregation in _PER_TENANT_AGGREGATIONS
 
 
@@ -130,8 +132,11 @@ _AGGREGATE: dict[str, tuple[str, str] | None] = {
     "sum": ("SUM({q})", "{call}"),
     "max": ("MAX({q})", "{call}"),
     "latest": (_LATEST, _AFTER_LAST_NUL),
-    "unique_count": ("COUNT(DISTINCT CAST({v} AS STRING))", f"CAST({{call}} AS {QUANTITY})"),
+    "unique_count": None,  # the hour's distinct values (u{i}), counted in the unpivot
 }
+# The hour's distinct values of a unique_count metric: the period-to-date OVER adds
+# them to the period's set (period_distinct_count, udfs/java).
+_UNIQUES = "ARRAY_AGG(DISTINCT CAST({v} AS STRING))"
 
 
 def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
@@ -141,27 +146,37 @@ def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
     aggregate = _AGGREGATE[metric.aggregation]
     if aggregate is not None:
         template, quantity = aggregate
-        call = template.format(q=_quantity(metric), v=column(metric.value_field or "")) + feeds
+        call = template.format(q=_quantity(metric)) + feeds
         out.append(f"    {quantity.format(call=call)} AS q{i}")
+    if metric.aggregation == "unique_count":
+        out.append(f"    {_UNIQUES.format(v=column(metric.value_field or ''))}{feeds} AS u{i}")
     if transactions:
         out.append(f"    ARRAY_AGG(CAST(ROW(event_time, idempotency_key, {_quantity(metric)}) AS {TRANSACTION}))"
                    f"{feeds} AS t{i}")
     return out
 
 
+def _hour_quantity(metric: Metric, i: int) -> str:
+    if metric.aggregation == "unique_count":
+        return f"CAST(CARDINALITY(u{i}) AS {QUANTITY})"
+    return f"CAST(n{i} AS {QUANTITY})" if _AGGREGATE[metric.aggregation] is None else f"q{i}"
+
+
 def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset[str]) -> str:
     """One hourly window aggregation computing every metric of `metrics` from the
     events themselves (FILTER per metric), then one row per metric that has events.
-    Metrics in `values` also carry their transactions."""
+    Metrics in `values` also carry their transactions, unique_count metrics their
+    distinct values."""
     columns = [c for i, m in metrics for c in _aggregates(m, i, m.key in values)]
     rows = []
     for i, m in metrics:
-        quantity = f"CAST(n{i} AS {QUANTITY})" if _AGGREGATE[m.aggregation] is None else f"q{i}"
         txs = f"t{i}" if m.key in values else f"CAST(NULL AS {TRANSACTIONS})"
-        rows.append(f"  CAST(ROW({literal(m.key)}, {quantity}, n{i}, {txs}) AS {HOURLY_ROW})")
+        uniques = f"u{i}" if m.aggregation == "unique_count" else f"CAST(NULL AS {UNIQUES})"
+        rows.append(f"  CAST(ROW({literal(m.key)}, {_hour_quantity(m, i)}, n{i}, {txs}, {uniques})"
+                    f" AS {HOURLY_ROW})")
     feeds_any = " OR ".join(f"({_feeds(m)})" for _, m in metrics)
     return ("SELECT h.window_start, h.window_end, h.window_time, h.tenant_id, m.metric, h.api,\n"
-            "       m.quantity, m.event_count, m.transactions\n"
+            "       m.quantity, m.event_count, m.transactions, m.uniques\n"
             "FROM (\n"
             f"  SELECT window_start, window_end, window_time, tenant_id, {api} AS api,\n"
             + ",\n".join(columns) + "\n"
@@ -169,7 +184,7 @@ def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset
             f"  WHERE {feeds_any}\n"
             f"  GROUP BY window_start, window_end, window_time, tenant_id{', row_api' if api == 'row_api' else ''}\n"
             ") AS h CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(rows) + "\n])"
-            " AS m(metric, quantity, event_count, transactions)\n"
+            " AS m(metric, quantity, event_count, transactions, uniques)\n"
             "WHERE m.event_count > 0")
 
 

@@ -5,24 +5,25 @@
 -- Over a period the charges add up to F(ptd at its end) - F(0).
 CREATE TEMPORARY VIEW hourly_context AS
 SELECT window_start, window_end, window_time, tenant_id, metric, api, quantity, event_count,
-       transactions, billing_context(tenant_id, metric, window_start) AS ctx
+       transactions, uniques, billing_context(tenant_id, metric, window_start) AS ctx
 FROM hourly;
 
 -- Period-to-date by the metric's aggregation: a running sum (count, sum), the
--- running maximum (max), the latest hour's value (latest). For unique_count it is
--- a running sum of the hours' distinct counts, an upper bound: the close counts
--- the period's distinct values from the archive.
+-- running maximum (max), the latest hour's value (latest), the number of distinct
+-- values the period's hours have seen (unique_count: period_distinct_count keeps
+-- the period's set, udfs/java).
 CREATE TEMPORARY VIEW hourly_running AS
 SELECT *,
        CASE aggregation
          WHEN 'max' THEN MAX(quantity) OVER w
          WHEN 'latest' THEN quantity
+         WHEN 'unique_count' THEN CAST(period_distinct_count(uniques) OVER w AS DECIMAL(38, 12))
          ELSE SUM(quantity) OVER w
        END AS period_to_date_quantity,
        SUM(event_count) OVER w AS period_to_date_count
 FROM (
   SELECT window_start, window_end, window_time, tenant_id, metric, api, quantity, event_count,
-         transactions,
+         transactions, uniques,
          ctx.period_start AS period_start, ctx.period_end AS period_end,
          ctx.charge_key AS charge_key, ctx.plan_key AS plan_key, ctx.plan_version AS plan_version,
          ctx.currency AS currency, ctx.price_model AS price_model,
@@ -35,12 +36,12 @@ WINDOW w AS (
   ORDER BY window_time
   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
--- The period-to-date before the hour: ptd - quantity for a running sum; for a max
--- or latest metric the previous hour's (0 for the period's first). Those have one
--- row per tenant and hour (api ''), so LAG's RANGE window has no peers.
+-- The period-to-date before the hour: ptd - quantity for a running sum; for a max,
+-- latest or unique_count metric the previous hour's (0 for the period's first).
+-- Those have one row per tenant and hour (api ''), so LAG's RANGE window has no peers.
 CREATE TEMPORARY VIEW hourly_period_to_date AS
 SELECT *,
-       CASE WHEN aggregation IN ('max', 'latest')
+       CASE WHEN aggregation IN ('max', 'latest', 'unique_count')
             THEN COALESCE(LAG(period_to_date_quantity) OVER w, CAST(0 AS DECIMAL(38, 12)))
             ELSE period_to_date_quantity - quantity
        END AS period_to_date_before,

@@ -148,45 +148,37 @@ def test_catalog_change_applies_after_savepoint_restart_without_losing_state(tmp
     assert_quantities_equal_truth(pipeline, first, second)
 
 
-PEAK_LATENCY = """key: peak_latency
-name: Peak latency
-unit: ms
-aggregation: max
-value_field: latency_ms
-sources:
-  - event_type: api_call
-"""
-LAST_LATENCY = """key: last_latency
-name: Latest latency
-unit: ms
-aggregation: latest
-value_field: latency_ms
-sources:
-  - event_type: api_call
-"""
-PEAK_CHARGE = """      - key: peak_latency
-        name: Peak latency
-        metric: peak_latency
-        price:
-          model: graduated
-          tiers:
-            - {up_to: "100", unit_amount: "0.5"}
-            - {up_to: null, unit_amount: "0.25"}
-"""
+# metric key -> (aggregation, value field): metrics whose period quantity is not a sum
+PERIOD_METRICS = {"peak_latency": ("max", "latency_ms"), "last_latency": ("latest", "latency_ms"),
+                  "active_routes": ("unique_count", "route")}
+# charge -> (first tier's up_to and unit amount, the rest's unit amount): graduated prices
+PERIOD_CHARGES = {"peak_latency": (("100", "0.5"), "0.25"), "active_routes": (("4", "3"), "1.25")}
 
 
-def test_max_metric_streams_charges_of_the_running_maximum(tmp_path, settings, kafka):
+def _with_period_metrics(catalog: Path) -> None:
+    """The catalog's api_call events also feed PERIOD_METRICS; the growth plan prices two."""
+    for key, (aggregation, field) in PERIOD_METRICS.items():
+        (catalog / "metrics" / f"{key}.yaml").write_text(
+            f"key: {key}\nname: {key}\nunit: x\naggregation: {aggregation}\nvalue_field: {field}\n"
+            "sources:\n  - event_type: api_call\n")
+    charges = "".join(
+        f"      - {{key: {key}, name: {key}, metric: {key}, price: {{model: graduated, tiers: ["
+        f"{{up_to: '{up_to}', unit_amount: '{first}'}}, {{up_to: null, unit_amount: '{rest}'}}]}}}}\n"
+        for key, ((up_to, first), rest) in PERIOD_CHARGES.items())
+    growth = catalog / "plans" / "growth.yaml"
+    growth.write_text(growth.read_text().replace("    charges:\n", "    charges:\n" + charges))
+
+
+def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, settings, kafka):
     """A max metric's period-to-date is the running maximum, so the hours' charges add
     up to F(the period's peak) - F(0), not to F of a sum of hourly peaks. Its rows are
     per tenant and hour (the peak across APIs). A latest metric's hour is the value of
     its last event by event time (then idempotency key, as the close), whatever order
-    the events arrived in."""
+    the events arrived in. A unique_count metric's period-to-date counts the distinct
+    values of the period so far: a value seen in many hours counts once."""
     catalog = tmp_path / "catalog"
     shutil.copytree(settings.catalog_dir, catalog)
-    (catalog / "metrics" / "peak_latency.yaml").write_text(PEAK_LATENCY)
-    (catalog / "metrics" / "last_latency.yaml").write_text(LAST_LATENCY)
-    growth = catalog / "plans" / "growth.yaml"
-    growth.write_text(growth.read_text().replace("    charges:\n", "    charges:\n" + PEAK_CHARGE))
+    _with_period_metrics(catalog)
     pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
     pipeline.send(TrafficSpec(events=4000, seed=601, hours=8, tenants=("acme", "stark"), **DIRTY))
     pipeline.run_job()
@@ -214,6 +206,26 @@ def test_max_metric_streams_charges_of_the_running_maximum(tmp_path, settings, k
             if r["metric"] == "last_latency"}
     by_event_time = {hour: txs[-1][2] for hour, txs in pipeline.on_time_transactions("last_latency").items()}
     assert len(last) >= 12 and last == by_event_time
+
+    routes = pipeline.on_time_transactions("active_routes")
+    summed = 0
+    for tenant, period_start in periods:
+        period = sorted((r for r in pipeline.line_items() if r["metric"] == "active_routes"
+                         and (r["tenant_id"], r["period_start"]) == (tenant, period_start)),
+                        key=lambda r: r["window_start"])
+        charge = next(c for c in plans.charges_for(tenant, period_start.replace(tzinfo=UTC))
+                      if c.metric == "active_routes")
+        seen: set[str] = set()
+        for row in period:
+            hour = {v for _, _, v in routes[(tenant, row["window_start"])]}
+            before = len(seen)
+            seen |= hour
+            assert (row["api"], row["quantity"], row["period_to_date_quantity"]) == ("", len(hour), len(seen))
+            assert row["amount"] == rate_increment(charge.price, Decimal(before), Decimal(len(seen) - before))
+        assert sum(r["amount"] for r in period) == rate_increment(charge.price, Decimal(0), Decimal(len(seen)))
+        assert len(period) >= 6 and len(seen) >= 5
+        summed += sum(r["quantity"] for r in period) - len(seen)
+    assert summed > 0, "no route recurred across hours: the test cannot tell a set from a sum"
 
 
 def test_injected_failure_recovers_from_checkpoint_exactly(pipeline, tmp_path):

@@ -41,7 +41,7 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     late = sql[sql.index("CREATE TEMPORARY VIEW late_metric_rows"):sql.index("INSERT INTO late_events")]
     assert late.count("CROSS JOIN UNNEST(ARRAY[") == 1
     # on-time events are never expanded: one aggregation per tenant and API, one per tenant
-    # (metrics priced per transaction, max, latest), then one row per metric
+    # (metrics priced per transaction, max, latest, unique_count), then one row per metric
     hourly = sql[sql.index("CREATE TEMPORARY VIEW hourly AS"):sql.index("CREATE TEMPORARY VIEW hourly_context")]
     assert hourly.count("FROM TABLE(TUMBLE(TABLE on_time_events") == 2
     for key in catalog.metrics:
@@ -53,13 +53,17 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     # latest: the value of the greatest (event time, key), not of the event that arrived last
     assert "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), " \
            "CAST(TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12)) AS STRING))) FILTER (WHERE" in hourly
-    assert "CAST(COUNT(DISTINCT CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
-           " AND route IS NOT NULL) AS DECIMAL(38, 12))" in hourly
+    # unique_count: the hour's distinct values, for the period's set in the running-total OVER
+    assert "ARRAY_AGG(DISTINCT CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
+           " AND route IS NOT NULL) AS u" in hourly
+    assert re.search(r"CAST\(ROW\('active_routes', CAST\(CARDINALITY\(u(\d+)\) AS DECIMAL\(38, 12\)\), n\d+,"
+                     r" CAST\(NULL AS .*\), u\1\) AS ROW<", hourly)
+    assert "period_distinct_count(uniques) OVER w" in sql
     # a count is the event count itself: no DECIMAL sum per event
     assert re.search(r"CAST\(ROW\('api_calls', CAST\(n(\d+) AS DECIMAL\(38, 12\)\), n\1,", hourly)
-    # a max or latest metric is the tenant's across APIs: rows per tenant (api '')
-    assert "CAST(ROW('peak_latency', '',\n" in late and "CAST(ROW('last_region_ms', '',\n" in late
-    assert "CAST(ROW('active_routes', COALESCE(api, '')," in late
+    # a max, latest or unique_count metric is the tenant's across APIs: rows per tenant (api '')
+    for key in ("peak_latency", "last_region_ms", "active_routes"):
+        assert f"CAST(ROW('{key}', '',\n" in late, key
     # the per-transaction metric keeps its transactions, per tenant (api '')
     assert "ARRAY_AGG(CAST(ROW(event_time, idempotency_key, TRY_CAST(`value` AS DECIMAL(38, 12)))" in hourly
     assert "CAST(ROW('payment_value', '',\n" in late
