@@ -58,7 +58,9 @@ class MetricUsage:
     archive_total: Decimal = ZERO
     archive_largest: Decimal | None = None
     archive_latest: Decimal | None = None
+    archive_latest_on_time: Decimal | None = None
     archive_uniques: int = 0
+    archive_uniques_on_time: int = 0
     archive_fingerprint: Decimal = ZERO
 
     def quantity(self, aggregation: str) -> Decimal:
@@ -79,7 +81,9 @@ class MetricUsage:
             return self.streamed_total
         if aggregation == "max":
             return self.streamed_largest if self.streamed_largest is not None else ZERO
-        return self.quantity(aggregation)
+        if aggregation == "latest":
+            return self.archive_latest_on_time if self.archive_latest_on_time is not None else ZERO
+        return Decimal(self.archive_uniques_on_time)
 
     def agrees_with_archive(self, aggregation: str) -> bool:
         """Line items plus late events against the archive, hour by hour (through the
@@ -271,17 +275,19 @@ def _read_streamed_usage(con: duckdb.DuckDBPyConnection, usage: Usage) -> None:
 def _read_archive(con: duckdb.DuckDBPyConnection, usage: Usage,
                   metrics: Mapping[str, Metric], scopes: list[Scope]) -> None:
     sql, params = with_metric_events(load_sql("close_archive"), metrics)
-    for tenant, start, metric, events, total, largest, latest, fingerprint in _rows(
+    for tenant, start, metric, events, total, largest, fingerprint in _rows(
             con, sql, params, what="events"):
         mu = usage.metrics.setdefault((tenant, start, metric), MetricUsage())
         mu.archive_events, mu.archive_total = events, _tidy(total)
-        mu.archive_largest, mu.archive_latest = tidy(largest), tidy(latest)
-        mu.archive_fingerprint = _tidy(fingerprint)
-    unique = {k: m for k, m in metrics.items() if m.aggregation == "unique_count"}
-    if unique:
-        sql, params = with_metric_events(load_sql("close_archive_uniques"), unique)
-        for tenant, start, metric, uniques in _rows(con, sql, params, what="events"):
-            usage.metrics.setdefault((tenant, start, metric), MetricUsage()).archive_uniques = uniques
+        mu.archive_largest, mu.archive_fingerprint = tidy(largest), _tidy(fingerprint)
+    not_sums = {k: m for k, m in metrics.items() if m.aggregation in ("latest", "unique_count")}
+    if not_sums:
+        sql, params = with_metric_events(load_sql("close_archive_latest_unique"), not_sums)
+        for tenant, start, metric, latest, latest_on_time, uniques, uniques_on_time in _rows(
+                con, sql, params, what="events"):
+            mu = usage.metrics.setdefault((tenant, start, metric), MetricUsage())
+            mu.archive_latest, mu.archive_latest_on_time = tidy(latest), tidy(latest_on_time)
+            mu.archive_uniques, mu.archive_uniques_on_time = uniques, uniques_on_time
     ends = {(s.tenant_id, s.period.start): s.period.end for s in scopes}
     usage.suspects = {
         key for key, mu in usage.metrics.items()

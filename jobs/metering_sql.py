@@ -73,9 +73,6 @@ def _feeds(metric: Metric) -> str:
 METRIC_ROW = f"ROW<metric STRING, row_api STRING, quantity {QUANTITY}>"
 TRANSACTION = f"ROW<event_time TIMESTAMP(3), idempotency_key STRING, `value` {QUANTITY}>"
 TRANSACTIONS = f"ARRAY<{TRANSACTION}>"
-UNIQUES = "ARRAY<STRING>"
-HOURLY_ROW = (f"ROW<metric STRING, quantity {QUANTITY}, event_count BIGINT, transactions {TRANSACTIONS},"
-              f" uniques {UNIQUES}>")
 
 
 def _metrics(catalog: Catalog) -> list[Metric]:
@@ -119,24 +116,32 @@ def late_metric_rows_sql(catalog: Catalog) -> str:
             "WHERE m.quantity IS NOT NULL;")
 
 
-# The hour's latest value is its last event's by event time, then idempotency key (as the
-# close's arg_max), whatever order events arrive in: the greatest of "time NUL key NUL value"
-# (a TIMESTAMP(3) cast to a string is fixed-width), then the text after its last NUL.
-_LATEST = "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), CAST({q} AS STRING)))"
-_AFTER_LAST_NUL = f"CAST(REGEXP_EXTRACT({{call}}, CONCAT('[^', CHR(0), ']*$'), 0) AS {QUANTITY})"
-
-# aggregation -> (the hour's aggregate over the events a FILTER keeps, the hour's quantity
-# from it, {call}); {q}: one event's quantity, {v}: its value field
-_AGGREGATE: dict[str, tuple[str, str] | None] = {
-    "count": None,  # the event count itself: no DECIMAL sum per event
-    "sum": ("SUM({q})", "{call}"),
-    "max": ("MAX({q})", "{call}"),
-    "latest": (_LATEST, _AFTER_LAST_NUL),
-    "unique_count": None,  # the hour's distinct values (u{i}), counted in the unpivot
+# aggregation -> the hour's aggregate over the events a FILTER keeps ({q}: one event's
+# quantity, {v}: its value field); count: the event count itself, no DECIMAL sum per event.
+_AGGREGATE: dict[str, str | None] = {
+    "count": None,
+    "sum": "SUM({q})",
+    "max": "MAX({q})",
+    # The hour's last event by event time, then idempotency key (as the close's arg_max),
+    # whatever order events arrive in: the greatest "time NUL key NUL value" (a TIMESTAMP(3)
+    # cast to a string is fixed-width).
+    "latest": "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), CAST({q} AS STRING)))",
+    # The hour's distinct values.
+    "unique_count": "ARRAY_AGG(DISTINCT CAST({v} AS STRING))",
 }
-# The hour's distinct values of a unique_count metric: the period-to-date OVER adds
-# them to the period's set (period_distinct_count, udfs/java).
-_UNIQUES = "ARRAY_AGG(DISTINCT CAST({v} AS STRING))"
+# aggregation -> the hour's quantity from its aggregate a{i} (otherwise a{i} itself)
+_HOUR_QUANTITY = {
+    # the value: the text after the last NUL (as 60_line_items.sql reads the period's)
+    "latest": f"CAST(REGEXP_EXTRACT(a{{i}}, CONCAT('[^', CHR(0), ']*$'), 0) AS {QUANTITY})",
+    "unique_count": f"CAST(CARDINALITY(a{{i}}) AS {QUANTITY})",
+}
+# aggregation -> the hourly row's field that also hands its aggregate to the running-total
+# OVER (60_line_items.sql), whose period quantity is not built from hour quantities: the
+# period's greatest last event, the period's set of distinct values.
+_PERIOD_FIELDS = {"latest": "last_event", "unique_count": "uniques"}
+_PERIOD_FIELD_TYPES = {"last_event": "STRING", "uniques": "ARRAY<STRING>"}
+HOURLY_ROW = (f"ROW<metric STRING, quantity {QUANTITY}, event_count BIGINT, transactions {TRANSACTIONS}, "
+              + ", ".join(f"{name} {kind}" for name, kind in _PERIOD_FIELD_TYPES.items()) + ">")
 
 
 def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
@@ -145,38 +150,37 @@ def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
     out = [f"    COUNT(*){feeds} AS n{i}"]
     aggregate = _AGGREGATE[metric.aggregation]
     if aggregate is not None:
-        template, quantity = aggregate
-        call = template.format(q=_quantity(metric)) + feeds
-        out.append(f"    {quantity.format(call=call)} AS q{i}")
-    if metric.aggregation == "unique_count":
-        out.append(f"    {_UNIQUES.format(v=column(metric.value_field or ''))}{feeds} AS u{i}")
+        call = aggregate.format(q=_quantity(metric), v=column(metric.value_field or ""))
+        out.append(f"    {call}{feeds} AS a{i}")
     if transactions:
         out.append(f"    ARRAY_AGG(CAST(ROW(event_time, idempotency_key, {_quantity(metric)}) AS {TRANSACTION}))"
                    f"{feeds} AS t{i}")
     return out
 
 
-def _hour_quantity(metric: Metric, i: int) -> str:
-    if metric.aggregation == "unique_count":
-        return f"CAST(CARDINALITY(u{i}) AS {QUANTITY})"
-    return f"CAST(n{i} AS {QUANTITY})" if _AGGREGATE[metric.aggregation] is None else f"q{i}"
+def _hourly_row(metric: Metric, i: int, transactions: bool) -> str:
+    """Metric number i's row of the hour: its quantity, event count, transactions and period field."""
+    if _AGGREGATE[metric.aggregation] is None:
+        quantity = f"CAST(n{i} AS {QUANTITY})"
+    else:
+        quantity = _HOUR_QUANTITY.get(metric.aggregation, "a{i}").format(i=i)
+    fields = [literal(metric.key), quantity, f"n{i}", f"t{i}" if transactions else f"CAST(NULL AS {TRANSACTIONS})"]
+    fields += [f"a{i}" if _PERIOD_FIELDS.get(metric.aggregation) == name else f"CAST(NULL AS {kind})"
+               for name, kind in _PERIOD_FIELD_TYPES.items()]
+    return f"  CAST(ROW({', '.join(fields)}) AS {HOURLY_ROW})"
 
 
 def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset[str]) -> str:
     """One hourly window aggregation computing every metric of `metrics` from the
     events themselves (FILTER per metric), then one row per metric that has events.
-    Metrics in `values` also carry their transactions, unique_count metrics their
-    distinct values."""
+    Metrics in `values` also carry their transactions, latest and unique_count
+    metrics their period field."""
     columns = [c for i, m in metrics for c in _aggregates(m, i, m.key in values)]
-    rows = []
-    for i, m in metrics:
-        txs = f"t{i}" if m.key in values else f"CAST(NULL AS {TRANSACTIONS})"
-        uniques = f"u{i}" if m.aggregation == "unique_count" else f"CAST(NULL AS {UNIQUES})"
-        rows.append(f"  CAST(ROW({literal(m.key)}, {_hour_quantity(m, i)}, n{i}, {txs}, {uniques})"
-                    f" AS {HOURLY_ROW})")
+    rows = [_hourly_row(m, i, m.key in values) for i, m in metrics]
+    names = ", ".join(_PERIOD_FIELD_TYPES)
     feeds_any = " OR ".join(f"({_feeds(m)})" for _, m in metrics)
     return ("SELECT h.window_start, h.window_end, h.window_time, h.tenant_id, m.metric, h.api,\n"
-            "       m.quantity, m.event_count, m.transactions, m.uniques\n"
+            f"       m.quantity, m.event_count, m.transactions, {', '.join('m.' + n for n in _PERIOD_FIELD_TYPES)}\n"
             "FROM (\n"
             f"  SELECT window_start, window_end, window_time, tenant_id, {api} AS api,\n"
             + ",\n".join(columns) + "\n"
@@ -184,7 +188,7 @@ def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset
             f"  WHERE {feeds_any}\n"
             f"  GROUP BY window_start, window_end, window_time, tenant_id{', row_api' if api == 'row_api' else ''}\n"
             ") AS h CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(rows) + "\n])"
-            " AS m(metric, quantity, event_count, transactions, uniques)\n"
+            f" AS m(metric, quantity, event_count, transactions, {names})\n"
             "WHERE m.event_count > 0")
 
 

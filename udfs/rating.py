@@ -20,7 +20,7 @@ from pyflink.table.udf import ScalarFunction, udf
 from aforo.catalog import Catalog
 from aforo.catalog.model import ResolvedCharge
 from aforo.catalog.periods import period_containing
-from aforo.pricing import rate_increment, rate_values_increment
+from aforo.pricing import rate_change, rate_values_increment
 
 CONTEXT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("period_start", DataTypes.TIMESTAMP(3)),
@@ -87,18 +87,18 @@ class BillingContext(_CatalogFunction):
 
 
 class RateWindow(_CatalogFunction):
-    """The hour's exact charge (text): of `quantity` units after `before` units in the
-    period, or of its `transactions` after `count_before` worth `before`."""
+    """The hour's exact charge (text): F(after) - F(before) of the period-to-date
+    quantity, or the fees of its `transactions` after `count_before` worth `before`."""
 
     def eval(self, tenant: str, metric: str, window_start: datetime,  # type: ignore[no-untyped-def]
-             before: Decimal, quantity: Decimal, count_before: int, transactions) -> str:
+             before: Decimal, after: Decimal, count_before: int, transactions) -> str:
         charge = self._charge(tenant, metric, window_start)
         if charge is None:
             return "0"
         if charge.price.model.rates == "values":
             ordered = sorted(transactions or (), key=lambda t: (t[0], t[1]))
             return str(rate_values_increment(charge.price, count_before, before, [t[2] for t in ordered]))
-        return str(rate_increment(charge.price, before, quantity))
+        return str(rate_change(charge.price, before, after))
 
 
 # The job's rating functions: SQL name -> (function, result type).

@@ -3,6 +3,7 @@
     price = parse_price({"model": "graduated", "tiers": [...]})
     rate(price, "47200")                   # Rating(amount=Decimal('286.000'), lines=(...))
     rate_increment(price, before, quantity)  # F(before + quantity) - F(before)
+    rate_change(price, before, after)      # F(after) - F(before): ptd may fall (latest)
     round_money(amount, "USD")             # once, per invoice line
 
 The semantics are /work/shared/reference/pricing-semantics.md; `rating` declares
@@ -19,6 +20,7 @@ from aforo.pricing.price import Price, Transform, parse_price, read_price
 from aforo.pricing.rating import (
     as_quantity,
     rate,
+    rate_change,
     rate_increment,
     rate_values,
     rate_values_increment,
@@ -38,6 +40,7 @@ __all__ = [
     "model_class",
     "parse_price",
     "rate",
+    "rate_change",
     "rate_increment",
     "rate_values",
     "rate_values_increment",

@@ -86,22 +86,32 @@ def rate_values(price: Price, values: Iterable[object]) -> Rating:
 def rate_increment(price: Price, before: object, quantity: object) -> Decimal:
     """F(before + quantity) - F(before): the charge of `quantity` raw units after
     `before` raw units already in the period. Negative only for `volume`."""
+    start = as_quantity(before, "before")
+    added = as_quantity(quantity)
+    return _change(price, start, start + added, f"got {added} after {start}")
+
+
+def rate_change(price: Price, before: object, after: object) -> Decimal:
+    """F(after) - F(before): the hour's charge when the period-to-date quantity moves
+    from `before` to `after`. Unlike a sum, a `latest` quantity may fall (then the
+    charge is negative: the period's amount falls with it)."""
+    start = as_quantity(before, "before")
+    end = as_quantity(after, "after")
+    return _change(price, start, end, f"got {end} after {start}")
+
+
+def _change(price: Price, start: Decimal, end: Decimal, got: str) -> Decimal:
     model: QuantityModel = price.model  # type: ignore[assignment]  # checked just below
     if model.rates != "quantity":
         raise _wrong_model(price, "rate_values_increment")
-    start = as_quantity(before, "before")
-    added = as_quantity(quantity)
     caller = getcontext()
     setcontext(CONTEXT)
     try:
         if price.transform is None and price.free_units is None:
-            return model.amount(start + added) - model.amount(start)
-        return (
-            model.amount(price.billing_units(start + added))
-            - model.amount(price.billing_units(start))
-        )
+            return model.amount(end) - model.amount(start)
+        return model.amount(price.billing_units(end)) - model.amount(price.billing_units(start))
     except decimal.DecimalException:
-        raise PriceError(f"quantity: {_TOO_LONG} (got {added} after {start})") from None
+        raise PriceError(f"quantity: {_TOO_LONG} ({got})") from None
     finally:
         setcontext(caller)
 

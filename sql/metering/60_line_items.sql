@@ -5,25 +5,29 @@
 -- Over a period the charges add up to F(ptd at its end) - F(0).
 CREATE TEMPORARY VIEW hourly_context AS
 SELECT window_start, window_end, window_time, tenant_id, metric, api, quantity, event_count,
-       transactions, uniques, billing_context(tenant_id, metric, window_start) AS ctx
+       transactions, last_event, uniques, billing_context(tenant_id, metric, window_start) AS ctx
 FROM hourly;
 
 -- Period-to-date by the metric's aggregation: a running sum (count, sum), the
--- running maximum (max), the latest hour's value (latest), the number of distinct
--- values the period's hours have seen (unique_count: period_distinct_count keeps
--- the period's set, udfs/java).
+-- running maximum (max), the value of the period's last event so far (latest: the
+-- greatest of the hours' "time NUL key NUL value", then the text after its last NUL,
+-- as jobs/metering_sql.py reads an hour's), the number of distinct values the
+-- period's hours have seen (unique_count: period_distinct_count keeps the period's
+-- set, udfs/java). An hour that has two rows (a restart inside it) thus still
+-- counts its values once and keeps its last event.
 CREATE TEMPORARY VIEW hourly_running AS
 SELECT *,
        CASE aggregation
          WHEN 'max' THEN MAX(quantity) OVER w
-         WHEN 'latest' THEN quantity
+         WHEN 'latest' THEN CAST(REGEXP_EXTRACT(MAX(last_event) OVER w, CONCAT('[^', CHR(0), ']*$'), 0)
+                                 AS DECIMAL(38, 12))
          WHEN 'unique_count' THEN CAST(period_distinct_count(uniques) OVER w AS DECIMAL(38, 12))
          ELSE SUM(quantity) OVER w
        END AS period_to_date_quantity,
        SUM(event_count) OVER w AS period_to_date_count
 FROM (
   SELECT window_start, window_end, window_time, tenant_id, metric, api, quantity, event_count,
-         transactions, uniques,
+         transactions, last_event, uniques,
          ctx.period_start AS period_start, ctx.period_end AS period_end,
          ctx.charge_key AS charge_key, ctx.plan_key AS plan_key, ctx.plan_version AS plan_version,
          ctx.currency AS currency, ctx.price_model AS price_model,
@@ -53,7 +57,7 @@ INSERT INTO line_items
 SELECT tenant_id, metric, api, window_start, window_end, quantity, event_count,
        period_start, period_end, period_to_date_quantity,
        CAST(rate_window(tenant_id, metric, window_start,
-                        period_to_date_before, period_to_date_quantity - period_to_date_before,
+                        period_to_date_before, period_to_date_quantity,
                         count_before, transactions) AS DECIMAL(38, 18)) AS amount,
        currency, charge_key, plan_key, plan_version, price_model, catalog_revision, billed,
        DATE_FORMAT(period_start, 'yyyy-MM-dd') AS `period`

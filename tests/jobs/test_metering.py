@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from aforo.catalog import load_catalog
+from aforo.events import EventProducer
 from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
-from aforo.pricing import rate_increment
+from aforo.pricing import rate_change
 from aforo.settings import PROJECT_ROOT, Settings
 from jobs.savepoints import sidecar_path
 from tests.jobs.pipeline import Pipeline, assert_amounts_are_exact_ratings, assert_quantities_equal_truth
@@ -150,13 +151,17 @@ def test_catalog_change_applies_after_savepoint_restart_without_losing_state(tmp
 
 # metric key -> (aggregation, value field): metrics whose period quantity is not a sum
 PERIOD_METRICS = {"peak_latency": ("max", "latency_ms"), "last_latency": ("latest", "latency_ms"),
-                  "active_routes": ("unique_count", "route")}
+                  "active_routes": ("unique_count", "route"), "request_sizes": ("unique_count", "request_bytes")}
 # charge -> (first tier's up_to and unit amount, the rest's unit amount): graduated prices
-PERIOD_CHARGES = {"peak_latency": (("100", "0.5"), "0.25"), "active_routes": (("4", "3"), "1.25")}
+PERIOD_CHARGES = {"peak_latency": (("100", "0.5"), "0.25"), "last_latency": (("50", "0.1"), "0.02"),
+                  "active_routes": (("4", "3"), "1.25"), "request_sizes": (("1000", "0.01"), "0.005")}
+# aggregation -> a batch's quantity, and the period-to-date, from values in (event time, key) order
+PERIOD_QUANTITY = {"max": max, "latest": lambda values: values[-1],
+                   "unique_count": lambda values: Decimal(len(set(values)))}
 
 
 def _with_period_metrics(catalog: Path) -> None:
-    """The catalog's api_call events also feed PERIOD_METRICS; the growth plan prices two."""
+    """The catalog's api_call events also feed PERIOD_METRICS, priced in the growth plan."""
     for key, (aggregation, field) in PERIOD_METRICS.items():
         (catalog / "metrics" / f"{key}.yaml").write_text(
             f"key: {key}\nname: {key}\nunit: x\naggregation: {aggregation}\nvalue_field: {field}\n"
@@ -170,62 +175,82 @@ def _with_period_metrics(catalog: Path) -> None:
 
 
 def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, settings, kafka):
-    """A max metric's period-to-date is the running maximum, so the hours' charges add
-    up to F(the period's peak) - F(0), not to F of a sum of hourly peaks. Its rows are
-    per tenant and hour (the peak across APIs). A latest metric's hour is the value of
-    its last event by event time (then idempotency key, as the close), whatever order
-    the events arrived in. A unique_count metric's period-to-date counts the distinct
-    values of the period so far: a value seen in many hours counts once."""
+    """Per tenant and hour (across APIs), in the order Flink rated them, each row's
+    period-to-date is that of the period's on-time events so far: the running maximum
+    (max), the value of the last event by event time, then idempotency key, whatever
+    order events arrived in (latest, as the close), the number of distinct values, a
+    value seen in many hours counting once (unique_count). Each charge is F(ptd) -
+    F(ptd before), so a period's charges add up to F(its last ptd) - F(0).
+
+    A restart inside an hour that had fired gives the hour a second row for the
+    events after it: its event, earlier than the hour's last, with the highest
+    latency and a new route, raises the peak and the distinct count but not the
+    latest value, whose second row is charged nothing."""
     catalog = tmp_path / "catalog"
     shutil.copytree(settings.catalog_dir, catalog)
     _with_period_metrics(catalog)
     pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
     pipeline.send(TrafficSpec(events=4000, seed=601, hours=8, tenants=("acme", "stark"), **DIRTY))
     pipeline.run_job()
+    first_run = pipeline.line_items()
+    split_hour = datetime(2026, 11, 1, 7)  # the traffic's last hour
+    after_restart = {
+        "idempotency_key": "after-restart", "tenant_id": "acme", "source": "test", "event_type": "api_call",
+        "event_time": split_hour.replace(minute=0, second=30, tzinfo=UTC), "api": "maps",
+        "route": "/v1/after-restart", "method": "GET", "status": 200, "latency_ms": 99_999,
+        "request_bytes": 100, "response_bytes": 100, "value": None, "properties": {},
+    }
+    with EventProducer(pipeline.settings.kafka.bootstrap, pipeline.settings.kafka.topic("usage_events").name) as p:
+        p.send(after_restart)
+    pipeline.run_job()
 
-    rows = [r for r in pipeline.line_items() if r["metric"] == "peak_latency"]
-    on_time = pipeline.on_time_transactions("peak_latency")
+    rows = pipeline.line_items()
+    second_run = [r for r in rows if r not in first_run]
+    assert sorted((r["tenant_id"], r["metric"], r["window_start"]) for r in second_run if r["api"] == "") == \
+        sorted(("acme", m, split_hour) for m in PERIOD_METRICS)
     plans = load_catalog(catalog)
-    periods = {(r["tenant_id"], r["period_start"]) for r in rows}
-    assert {t for t, _ in periods} == {"acme", "stark"}
-    for tenant, period_start in periods:
-        period = sorted((r for r in rows if (r["tenant_id"], r["period_start"]) == (tenant, period_start)),
-                        key=lambda r: (r["window_start"], r["period_to_date_quantity"]))
-        peak = max(v for (t, _), txs in on_time.items() if t == tenant for _, _, v in txs)
-        assert max(r["quantity"] for r in period) == peak
-        running = [r["period_to_date_quantity"] for r in period]
-        assert running == sorted(running) and running[-1] == peak
-        assert all(r["period_to_date_quantity"] >= r["quantity"] for r in period)
-        charge = next(c for c in plans.charges_for(tenant, period_start.replace(tzinfo=UTC))
-                      if c.metric == "peak_latency")
-        assert sum(r["amount"] for r in period) == rate_increment(charge.price, Decimal(0), peak)
-        assert len(period) == len({r["window_start"] for r in period}) >= 6  # one row an hour
-        assert {r["api"] for r in period} == {""}  # the tenant's peak across its APIs
-
-    last = {(r["tenant_id"], r["window_start"]): r["quantity"] for r in pipeline.line_items()
-            if r["metric"] == "last_latency"}
-    by_event_time = {hour: txs[-1][2] for hour, txs in pipeline.on_time_transactions("last_latency").items()}
-    assert len(last) >= 12 and last == by_event_time
-
-    routes = pipeline.on_time_transactions("active_routes")
-    summed = 0
-    for tenant, period_start in periods:
-        period = sorted((r for r in pipeline.line_items() if r["metric"] == "active_routes"
-                         and (r["tenant_id"], r["period_start"]) == (tenant, period_start)),
-                        key=lambda r: r["window_start"])
-        charge = next(c for c in plans.charges_for(tenant, period_start.replace(tzinfo=UTC))
-                      if c.metric == "active_routes")
-        seen: set[str] = set()
-        for row in period:
-            hour = {v for _, _, v in routes[(tenant, row["window_start"])]}
-            before = len(seen)
-            seen |= hour
-            assert (row["api"], row["quantity"], row["period_to_date_quantity"]) == ("", len(hour), len(seen))
-            assert row["amount"] == rate_increment(charge.price, Decimal(before), Decimal(len(seen) - before))
-        assert sum(r["amount"] for r in period) == rate_increment(charge.price, Decimal(0), Decimal(len(seen)))
-        assert len(period) >= 6 and len(seen) >= 5
-        summed += sum(r["quantity"] for r in period) - len(seen)
-    assert summed > 0, "no route recurred across hours: the test cannot tell a set from a sum"
+    recurring = 0
+    for metric, (aggregation, _) in PERIOD_METRICS.items():
+        quantity_of = PERIOD_QUANTITY[aggregation]
+        events = pipeline.on_time_transactions(metric)
+        periods = {(r["tenant_id"], r["period_start"]) for r in rows if r["metric"] == metric}
+        assert {t for t, _ in periods} == {"acme", "stark"}
+        for tenant, period_start in periods:
+            period = sorted((r for r in rows if (r["metric"], r["tenant_id"], r["period_start"])
+                             == (metric, tenant, period_start)), key=lambda r: (r["window_start"], r in second_run))
+            price = next(c for c in plans.charges_for(tenant, period_start.replace(tzinfo=UTC))
+                         if c.metric == metric).price
+            so_far: list[tuple[datetime, str, Decimal]] = []
+            before = Decimal(0)
+            for row in period:
+                batch = [e for e in events[(tenant, row["window_start"])]
+                         if (e[1] == "after-restart") == (row in second_run)]
+                so_far = sorted(so_far + batch)
+                ptd = quantity_of([v for _, _, v in so_far])
+                assert (row["api"], row["event_count"], row["quantity"], row["period_to_date_quantity"]) == \
+                    ("", len(batch), quantity_of([v for _, _, v in batch]), ptd), (metric, row)
+                assert row["amount"] == rate_change(price, before, ptd), (metric, row)
+                before = ptd
+            assert sum(r["amount"] for r in period) == rate_change(price, Decimal(0), before)
+            assert len({r["window_start"] for r in period}) >= 6
+            if aggregation == "unique_count":
+                recurring += sum(r["quantity"] for r in period) - before
+    assert recurring > 0, "no route recurred across hours: the test cannot tell a set from a sum"
+    restarted = {r["metric"]: r for r in second_run if r["api"] == ""}
+    assert restarted["peak_latency"]["period_to_date_quantity"] == 99_999
+    assert restarted["last_latency"]["quantity"] == 99_999 and restarted["last_latency"]["amount"] == 0
+    assert restarted["active_routes"]["amount"] > 0
+    # The close bills the archive (late events too); the line items' charges add up to
+    # its F(the on-time events' period quantity) - F(0), late events or not.
+    late = {(r["tenant_id"], r["idempotency_key"]) for r in pipeline.rows("late_events")}
+    sizes = pipeline.on_time_transactions("request_sizes")
+    assert any(e["request_bytes"] not in {int(v) for (t, _), txs in sizes.items() if t == e["tenant_id"]
+                                          for _, _, v in txs}
+               for e in pipeline.rows("events") if (e["tenant_id"], e["idempotency_key"]) in late), \
+        "no late event brought a request size of its own: the close's on-time count is untested"
+    close = pipeline.aforo("close", "--period", "2026-11")
+    assert close.returncode == 0 and "streamed charges and archive agree with the close" in close.stdout, \
+        (close.stdout + close.stderr)[-3000:]
 
 
 def test_injected_failure_recovers_from_checkpoint_exactly(pipeline, tmp_path):

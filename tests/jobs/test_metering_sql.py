@@ -53,11 +53,15 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     # latest: the value of the greatest (event time, key), not of the event that arrived last
     assert "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), " \
            "CAST(TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12)) AS STRING))) FILTER (WHERE" in hourly
+    # ... handed to the running-total OVER too, whose period's last event is the greatest
+    assert re.search(r"CAST\(ROW\('last_region_ms', CAST\(REGEXP_EXTRACT\(a(\d+), .*, a\1, CAST\(NULL AS "
+                     r"ARRAY<STRING>\)\) AS ROW<", hourly)
+    assert "REGEXP_EXTRACT(MAX(last_event) OVER w" in sql
     # unique_count: the hour's distinct values, for the period's set in the running-total OVER
     assert "ARRAY_AGG(DISTINCT CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
-           " AND route IS NOT NULL) AS u" in hourly
-    assert re.search(r"CAST\(ROW\('active_routes', CAST\(CARDINALITY\(u(\d+)\) AS DECIMAL\(38, 12\)\), n\d+,"
-                     r" CAST\(NULL AS .*\), u\1\) AS ROW<", hourly)
+           " AND route IS NOT NULL) AS a" in hourly
+    assert re.search(r"CAST\(ROW\('active_routes', CAST\(CARDINALITY\(a(\d+)\) AS DECIMAL\(38, 12\)\), n\d+,"
+                     r" CAST\(NULL AS .*\), CAST\(NULL AS STRING\), a\1\) AS ROW<", hourly)
     assert "period_distinct_count(uniques) OVER w" in sql
     # a count is the event count itself: no DECIMAL sum per event
     assert re.search(r"CAST\(ROW\('api_calls', CAST\(n(\d+) AS DECIMAL\(38, 12\)\), n\1,", hourly)

@@ -11,13 +11,16 @@ from decimal import Decimal, localcontext
 from itertools import accumulate
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aforo.pricing import (
     Price,
+    PriceError,
     parse_price,
     rate,
+    rate_change,
     rate_increment,
     rate_values,
     rate_values_increment,
@@ -99,6 +102,28 @@ def test_increments_over_any_split_add_up_exactly(price: Price, hours: list[Deci
     assert streamed == rate_increment(price, 0, total)
     # and the stream agrees with the whole-period rating: F(total) - F(0)
     assert streamed == rate(price, total).amount - rate(price, 0).amount
+
+
+@SETTINGS
+@given(prices(*QUANTITY_MODELS), st.lists(quantities(high=300_000), max_size=12))
+def test_changes_of_a_quantity_that_falls_add_up_to_its_last_value(price: Price, hours: list[Decimal]) -> None:
+    """A latest metric's period-to-date goes up and down: the hours' F(after) - F(before)
+    still add up to F(the last value) - F(0), and agree with rate_increment when it rises."""
+    path = [Decimal(0), *hours]
+    streamed = sum((rate_change(price, a, b) for a, b in zip(path, path[1:], strict=False)), Decimal(0))
+    assert streamed == rate(price, path[-1]).amount - rate(price, 0).amount
+    for a, b in zip(path, path[1:], strict=False):
+        assert rate_change(price, a, b) == -rate_change(price, b, a)
+        if b >= a:
+            assert rate_change(price, a, b) == rate_increment(price, a, b - a)
+
+
+def test_a_change_names_the_quantity_that_is_negative() -> None:
+    price = parse_price({"model": "per_unit", "unit_amount": "1"})
+    with pytest.raises(PriceError, match=r"^after: must not be negative \(got -1\)"):
+        rate_change(price, 2, -1)
+    with pytest.raises(PriceError, match=r"^before: must not be negative"):
+        rate_change(price, "-2", 1)
 
 
 @SETTINGS
