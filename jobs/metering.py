@@ -56,16 +56,12 @@ def metering_tables(settings: Settings, catalog: Catalog, options: JobOptions) -
     }
 
 
-# The job's Java functions (udfs/java), by the names its SQL uses.
-JAVA_FUNCTIONS = {"period_distinct_count": "dev.aforo.flink.PeriodDistinctCount"}
-
-
 def register(t_env: TableEnvironment, settings: Settings, catalog: Catalog,
              options: JobOptions) -> dict[str, TableDescriptor]:
     """Register the rating and Java functions and the job's tables; return the tables."""
     for name, function in rating_functions(catalog).items():
         t_env.create_temporary_system_function(name, function)
-    for name, class_name in JAVA_FUNCTIONS.items():
+    for name, class_name in metering_sql.JAVA_FUNCTIONS.items():
         t_env.create_java_temporary_system_function(name, class_name)
     tables = metering_tables(settings, catalog, options)
     for name, descriptor in tables.items():

@@ -240,8 +240,15 @@ def metering_statements(catalog: Catalog) -> list[str]:
             + [hourly_sql(catalog).rstrip(";")] + _file("60_line_items.sql"))
 
 
+# The SQL's Java functions (udfs/java), by the names it calls them; jobs/metering.py registers them.
+JAVA_FUNCTIONS = {"period_distinct_count": "dev.aforo.flink.PeriodDistinctCount"}
+
+
 def explain(catalog: Catalog) -> str:
-    parts = ["-- usage_events: the topic, each message decoded and checked by the aforo-usage-event format"]
+    java = ", ".join(f"{name} ({cls})" for name, cls in JAVA_FUNCTIONS.items())
+    parts = ["-- usage_events: the topic, each message decoded and checked by the aforo-usage-event format\n"
+             "-- functions: billing_context, rate_window (Python, udfs/rating.py); "
+             f"{java} (Java, udfs/java)"]
     parts += [s + ";" for s in metering_statements(catalog)]
     return "\n\n".join(parts) + "\n"
 

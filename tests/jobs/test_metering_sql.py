@@ -14,6 +14,7 @@ import pytest
 
 from aforo.catalog import load_catalog
 from jobs import metering_sql
+from udfs.rating import rating_result_types
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "catalog"
 
@@ -63,6 +64,9 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     assert re.search(r"CAST\(ROW\('active_routes', CAST\(CARDINALITY\(a(\d+)\) AS DECIMAL\(38, 12\)\), n\d+,"
                      r" CAST\(NULL AS .*\), CAST\(NULL AS STRING\), a\1\) AS ROW<", hourly)
     assert "period_distinct_count(uniques) OVER w" in sql
+    functions = sql.splitlines()[1]
+    assert functions.endswith("period_distinct_count (dev.aforo.flink.PeriodDistinctCount) (Java, udfs/java)")
+    assert all(name in functions for name in rating_result_types())
     # a count is the event count itself: no DECIMAL sum per event
     assert re.search(r"CAST\(ROW\('api_calls', CAST\(n(\d+) AS DECIMAL\(38, 12\)\), n\1,", hourly)
     # a max, latest or unique_count metric is the tenant's across APIs: rows per tenant (api '')
