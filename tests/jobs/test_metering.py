@@ -443,3 +443,33 @@ def assert_eventually_consumed(pipeline: Pipeline, records: int, timeout_s: floa
     while pending_records(pipeline.settings.kafka.bootstrap, topic, "aforo-metering", ends) > 0:
         assert time.monotonic() < deadline, "the job did not consume the topic"
         time.sleep(1)
+
+
+# Runs `aforo job run --bounded` in process, with the first REST port it picks already taken.
+_TAKEN_PORT_RUN = """
+import json, socket, sys
+import jobs.runner as runner
+from aforo.settings import load_settings
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+picks = [taken.getsockname()[1]]
+free_port = runner._free_port
+runner._free_port = lambda: picks.pop() if picks else free_port()
+result = runner.run_local(load_settings(sys.argv[1]), bounded=True)
+print(json.dumps({"records": result.records, "taken": taken.getsockname()[1]}))
+"""
+
+
+def test_a_rest_port_taken_before_the_minicluster_binds_it_is_retried(pipeline):
+    """The MiniCluster's REST port is picked free, then bound by Flink: another process
+    can take it in between. The run then tries another port instead of failing."""
+    truth = pipeline.send(TrafficSpec(events=1000, seed=901, hours=2))
+    run = subprocess.run([sys.executable, "-c", _TAKEN_PORT_RUN, str(pipeline.config)], env=pipeline.env(),
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    taken = json.loads(run.stdout.splitlines()[-1])["taken"]
+    assert f"REST port {taken} was taken before the MiniCluster bound it; trying another" in run.stderr
+    rest_url = json.loads((pipeline.settings.home / "jobs" / "local.json").read_text())["rest_url"]
+    assert not rest_url.endswith(f":{taken}")
+    assert_quantities_equal_truth(pipeline, truth)
