@@ -135,13 +135,13 @@ _HOUR_QUANTITY = {
     "latest": f"CAST(REGEXP_EXTRACT(a{{i}}, CONCAT('[^', CHR(0), ']*$'), 0) AS {QUANTITY})",
     "unique_count": f"CAST(CARDINALITY(a{{i}}) AS {QUANTITY})",
 }
-# aggregation -> the hourly row's field that also hands its aggregate to the running-total
-# OVER (60_line_items.sql), whose period quantity is not built from hour quantities: the
-# period's greatest last event, the period's set of distinct values.
-_PERIOD_FIELDS = {"latest": "last_event", "unique_count": "uniques"}
-_PERIOD_FIELD_TYPES = {"last_event": "STRING", "uniques": "ARRAY<STRING>"}
+# aggregation -> (name, type) of the hourly row's field that also hands its aggregate to the
+# running-total OVER (60_line_items.sql), whose period quantity is not built from hour
+# quantities: the period's greatest last event, the period's set of distinct values.
+_PERIOD_FIELDS = {"latest": ("last_event", "STRING"), "unique_count": ("uniques", "ARRAY<STRING>")}
+_PERIOD_FIELD_NAMES = ", ".join(name for name, _ in _PERIOD_FIELDS.values())
 HOURLY_ROW = (f"ROW<metric STRING, quantity {QUANTITY}, event_count BIGINT, transactions {TRANSACTIONS}, "
-              + ", ".join(f"{name} {kind}" for name, kind in _PERIOD_FIELD_TYPES.items()) + ">")
+              + ", ".join(f"{name} {kind}" for name, kind in _PERIOD_FIELDS.values()) + ">")
 
 
 def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
@@ -165,8 +165,8 @@ def _hourly_row(metric: Metric, i: int, transactions: bool) -> str:
     else:
         quantity = _HOUR_QUANTITY.get(metric.aggregation, "a{i}").format(i=i)
     fields = [literal(metric.key), quantity, f"n{i}", f"t{i}" if transactions else f"CAST(NULL AS {TRANSACTIONS})"]
-    fields += [f"a{i}" if _PERIOD_FIELDS.get(metric.aggregation) == name else f"CAST(NULL AS {kind})"
-               for name, kind in _PERIOD_FIELD_TYPES.items()]
+    fields += [f"a{i}" if aggregation == metric.aggregation else f"CAST(NULL AS {kind})"
+               for aggregation, (_, kind) in _PERIOD_FIELDS.items()]
     return f"  CAST(ROW({', '.join(fields)}) AS {HOURLY_ROW})"
 
 
@@ -177,10 +177,10 @@ def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset
     metrics their period field."""
     columns = [c for i, m in metrics for c in _aggregates(m, i, m.key in values)]
     rows = [_hourly_row(m, i, m.key in values) for i, m in metrics]
-    names = ", ".join(_PERIOD_FIELD_TYPES)
+    fields = ", ".join(f"m.{name}" for name, _ in _PERIOD_FIELDS.values())
     feeds_any = " OR ".join(f"({_feeds(m)})" for _, m in metrics)
     return ("SELECT h.window_start, h.window_end, h.window_time, h.tenant_id, m.metric, h.api,\n"
-            f"       m.quantity, m.event_count, m.transactions, {', '.join('m.' + n for n in _PERIOD_FIELD_TYPES)}\n"
+            f"       m.quantity, m.event_count, m.transactions, {fields}\n"
             "FROM (\n"
             f"  SELECT window_start, window_end, window_time, tenant_id, {api} AS api,\n"
             + ",\n".join(columns) + "\n"
@@ -188,7 +188,7 @@ def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset
             f"  WHERE {feeds_any}\n"
             f"  GROUP BY window_start, window_end, window_time, tenant_id{', row_api' if api == 'row_api' else ''}\n"
             ") AS h CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(rows) + "\n])"
-            f" AS m(metric, quantity, event_count, transactions, {names})\n"
+            f" AS m(metric, quantity, event_count, transactions, {_PERIOD_FIELD_NAMES})\n"
             "WHERE m.event_count > 0")
 
 
