@@ -23,7 +23,7 @@ from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
 from aforo.pricing import rate_change
 from aforo.settings import PROJECT_ROOT, Settings
-from jobs.savepoints import sidecar_path
+from jobs.savepoints import local_run_rest_url, sidecar_path
 from tests.jobs.pipeline import Pipeline, assert_amounts_are_exact_ratings, assert_quantities_equal_truth
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -186,10 +186,8 @@ def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, sett
     events after it: its event, earlier than the hour's last, with the highest
     latency and a new route, raises the peak and the distinct count but not the
     latest value, whose second row is charged nothing."""
-    catalog = tmp_path / "catalog"
-    shutil.copytree(settings.catalog_dir, catalog)
+    pipeline, catalog = _with_own_catalog(tmp_path, settings)
     _with_period_metrics(catalog)
-    pipeline = Pipeline.create(tmp_path, settings, catalog_dir=catalog)
     pipeline.send(TrafficSpec(events=4000, seed=601, hours=8, tenants=("acme", "stark"), **DIRTY))
     pipeline.run_job()
     first_run = pipeline.line_items()
@@ -470,6 +468,6 @@ def test_a_rest_port_taken_before_the_minicluster_binds_it_is_retried(pipeline):
     assert run.returncode == 0, run.stderr[-3000:]
     taken = json.loads(run.stdout.splitlines()[-1])["taken"]
     assert f"REST port {taken} was taken before the MiniCluster bound it; trying another" in run.stderr
-    rest_url = json.loads((pipeline.settings.home / "jobs" / "local.json").read_text())["rest_url"]
-    assert not rest_url.endswith(f":{taken}")
+    rest_url = local_run_rest_url(pipeline.settings)
+    assert rest_url is not None and not rest_url.endswith(f":{taken}")
     assert_quantities_equal_truth(pipeline, truth)
