@@ -12,8 +12,10 @@ from aforo.settings import PROJECT_ROOT, ConfigError
 FLINK_CONF = PROJECT_ROOT / "flink-conf.yaml"
 
 # Keys a MiniCluster ignores in a cluster config file; jobs set them themselves.
+# (A local run takes its TaskManager's managed memory from the job's settings.)
 JOB_KEY_PREFIXES = ("execution.", "state.", "restart-strategy.", "table.", "python.",
-                    "parallelism.", "pipeline.", "metrics.fetcher.")
+                    "parallelism.", "pipeline.", "metrics.fetcher.",
+                    "taskmanager.memory.managed.size")
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, str]:

@@ -51,6 +51,10 @@ class FlinkRest:
     def jobs(self) -> list[dict[str, Any]]:
         return self._call("/jobs/overview")["jobs"]
 
+    def taskmanagers(self) -> list[dict[str, Any]]:
+        """Each TaskManager with its `memoryConfiguration` (bytes per memory pool)."""
+        return self._call("/taskmanagers")["taskmanagers"]
+
     def job(self, job_id: str) -> dict[str, Any]:
         return self._call(f"/jobs/{job_id}")
 

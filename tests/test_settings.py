@@ -52,3 +52,6 @@ def test_job_level_keys_are_the_ones_a_minicluster_ignores():
     assert keys["execution.checkpointing.incremental"] == "true"
     assert keys["restart-strategy.type"] == "fixed-delay"
     assert "jobmanager.memory.process.size" not in keys
+    # a local MiniCluster sizes RocksDB's memory from the job's settings (else 128 MB)
+    assert keys["taskmanager.memory.managed.size"] == "512m"
+    assert "taskmanager.memory.process.size" not in keys

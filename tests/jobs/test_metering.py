@@ -19,6 +19,7 @@ import pytest
 
 from aforo.catalog import load_catalog
 from aforo.events import EventProducer
+from aforo.flinkconf import load_flink_conf
 from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
 from aforo.pricing import rate_change
@@ -271,6 +272,14 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
+MANAGED_MEMORY = 512 * 2**20  # RocksDB's, per TaskManager: flink-conf.yaml says 512m
+
+
+def _managed_memory(rest: FlinkRest) -> list[int]:
+    assert load_flink_conf()["taskmanager.memory.managed.size"] == "512m"
+    return [tm["memoryConfiguration"]["managedMemory"] for tm in rest.taskmanagers()]
+
+
 def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster):
     truth = pipeline.send(TrafficSpec(events=30_000, seed=401, **DIRTY))
     outcome: dict[str, object] = {}
@@ -289,6 +298,7 @@ def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster)
         job_id = running[0]["jid"] if running else None
         time.sleep(0.5)
     assert job_id, "the job never started on the cluster"
+    assert _managed_memory(rest) == [MANAGED_MEMORY]  # from flink-conf.yaml, through config.yaml
     rest.wait_checkpoints(job_id, 1, timeout_s=180)
     victims = flink_cluster.pids("taskexecutor")
     assert victims
@@ -415,6 +425,8 @@ def test_a_local_run_stopped_from_another_terminal_drains_and_exits_cleanly(pipe
         rest = FlinkRest(json.loads(local.read_text())["rest_url"])
         job_id = json.loads(local.read_text())["job_id"]
         rest.wait_checkpoints(job_id, 1, timeout_s=180)
+        # flink-conf.yaml's managed memory, not the MiniCluster's default of 128 MB
+        assert _managed_memory(rest) == [MANAGED_MEMORY]
         assert_eventually_consumed(pipeline, 3000)
         stopped = pipeline.aforo("job", "stop", "--drain")
         assert stopped.returncode == 0, stopped.stderr[-3000:]
