@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -280,6 +281,24 @@ def _managed_memory(rest: FlinkRest) -> list[int]:
     return [tm["memoryConfiguration"]["managedMemory"] for tm in rest.taskmanagers()]
 
 
+def _rocksdb_filter_options(job_id: str) -> set[tuple[str, str]]:
+    """How the job's RocksDB instances keep filters and indexes, from their OPTIONS files
+    (in each TaskManager's working folder under the temp folder: tm_<id>/ on a
+    standalone cluster, minicluster_<id>/tm_<n>/ in a local run)."""
+    found = set()
+    temp = Path(tempfile.gettempdir())
+    for path in [*temp.glob(f"tm_*/tmp/job_{job_id}_op_*/db/OPTIONS-*"),
+                 *temp.glob(f"minicluster_*/tm_*/tmp/job_{job_id}_op_*/db/OPTIONS-*")]:
+        for line in path.read_text().splitlines():
+            key, _, value = line.strip().partition("=")
+            if key in ("partition_filters", "index_type"):
+                found.add((key, value))
+    return found
+
+
+PARTITIONED = {("partition_filters", "true"), ("index_type", "kTwoLevelIndexSearch")}
+
+
 def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster):
     truth = pipeline.send(TrafficSpec(events=30_000, seed=401, **DIRTY))
     outcome: dict[str, object] = {}
@@ -300,6 +319,7 @@ def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster)
     assert job_id, "the job never started on the cluster"
     assert _managed_memory(rest) == [MANAGED_MEMORY]  # from flink-conf.yaml, through config.yaml
     rest.wait_checkpoints(job_id, 1, timeout_s=180)
+    assert _rocksdb_filter_options(job_id) == PARTITIONED  # with the job, from flink-conf.yaml
     victims = flink_cluster.pids("taskexecutor")
     assert victims
     for pid in victims:
@@ -427,6 +447,7 @@ def test_a_local_run_stopped_from_another_terminal_drains_and_exits_cleanly(pipe
         rest.wait_checkpoints(job_id, 1, timeout_s=180)
         # flink-conf.yaml's managed memory, not the MiniCluster's default of 128 MB
         assert _managed_memory(rest) == [MANAGED_MEMORY]
+        assert _rocksdb_filter_options(job_id) == PARTITIONED
         assert_eventually_consumed(pipeline, 3000)
         stopped = pipeline.aforo("job", "stop", "--drain")
         assert stopped.returncode == 0, stopped.stderr[-3000:]
