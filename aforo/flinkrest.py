@@ -18,6 +18,10 @@ from typing import Any
 _NOT_RUNNING = "Not all required tasks are currently running"
 # <subtask>.Source__<table>[<n>].KafkaSourceReader.topic.<topic>.partition.<p>.currentOffset
 _POSITION = re.compile(r"\.KafkaSourceReader\.topic\..+\.partition\.(\d+)\.currentOffset$")
+# <subtask>.Source__<table>[<n>].KafkaSourceReader.KafkaConsumer.records-consumed-total: records polled
+_CONSUMED = re.compile(r"^(\d+)\.Source__[^.]+\.KafkaSourceReader\.KafkaConsumer\.records-consumed-total$")
+# <subtask>.Source__<table>[<n>].numRecordsIn: records the source emitted into the job
+_EMITTED = re.compile(r"^(\d+)\.Source__[^.]+\.numRecordsIn$")
 
 
 class FlinkRestError(RuntimeError):
@@ -75,31 +79,55 @@ class FlinkRest:
     def latest_checkpoint(self, job_id: str) -> dict[str, Any] | None:
         return self._call(f"/jobs/{job_id}/checkpoints")["latest"].get("completed")
 
+    def restarts(self, job_id: str) -> int:
+        """How often the job has restarted (its `numRestarts` metric; 0 before it reports)."""
+        values = self._call(f"/jobs/{job_id}/metrics?get=numRestarts") or []
+        return int(float(values[0]["value"])) if values else 0
+
     def checkpoint_in_progress(self, job_id: str) -> bool:
         return int(self._call(f"/jobs/{job_id}/checkpoints")["counts"]["in_progress"]) > 0
 
-    def trigger_checkpoint(self, job_id: str) -> None:
-        """Ask for a checkpoint now (it commits files, transactions and offsets), not at the next interval."""
-        self._call(f"/jobs/{job_id}/checkpoints", {}, method="POST")
+    def trigger_checkpoint(self, job_id: str) -> str:
+        """Ask for a checkpoint now (it commits files, transactions and offsets), not at the
+        next interval; return the trigger's id for `checkpoint_status`."""
+        return str(self._call(f"/jobs/{job_id}/checkpoints", {}, method="POST")["request-id"])
+
+    def checkpoint_status(self, job_id: str, trigger_id: str) -> int | None:
+        """The id of the checkpoint asked for by `trigger_id` once it has completed; None before."""
+        status = self._call(f"/jobs/{job_id}/checkpoints/{trigger_id}")
+        if status["status"]["id"] != "COMPLETED":
+            return None
+        operation = status.get("operation") or {}
+        if "checkpointId" not in operation:  # {"failureCause": {"class": ..., "stack-trace": ...}}
+            cause = operation.get("failureCause") or operation
+            raise FlinkRestError(f"checkpoint failed: {str(cause.get('stack-trace') or cause)[:500]}")
+        return int(operation["checkpointId"])
 
     def kafka_position_metrics(self, job_id: str, source: str) -> tuple[str, list[str]]:
-        """The metrics path and ids of the offsets the source `source` (its table name)
-        has fetched, per subtask and Kafka partition (KafkaSourceReader metrics); no ids
-        while it has reported none."""
+        """The metrics path and ids of the Kafka source `source` (its table name): per
+        partition the offset fetched, per subtask the records polled and emitted; no
+        ids while it has reported none."""
         vertex = next((v for v in self.job(job_id)["vertices"]
                        if v["name"].startswith(f"Source: {source}[")), None)
         if vertex is None:
             return "", []
         path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        return path, [m["id"] for m in self._call(path) if _POSITION.search(m["id"])]
+        return path, [m["id"] for m in self._call(path)
+                      if _POSITION.search(m["id"]) or _CONSUMED.match(m["id"]) or _EMITTED.match(m["id"])]
 
-    def kafka_positions(self, path: str, ids: list[str]) -> dict[int, int]:
-        """Per Kafka partition, the offset of the last record fetched (-1: none yet)."""
-        positions: dict[int, int] = {}
+    def kafka_source_progress(self, path: str, ids: list[str]) -> SourceProgress:
+        """One reading of the metrics `kafka_position_metrics` named."""
+        progress = SourceProgress()
         for metric in self._call(path + "?get=" + ",".join(ids)):
-            partition = int(_POSITION.search(metric["id"]).group(1))  # type: ignore[union-attr]
-            positions[partition] = max(positions.get(partition, -1), int(float(metric["value"])))
-        return positions
+            value = int(float(metric["value"]))
+            if found := _POSITION.search(metric["id"]):
+                partition = int(found.group(1))
+                progress.fetched[partition] = max(progress.fetched.get(partition, -1), value)
+            elif found := _CONSUMED.match(metric["id"]):
+                progress.consumed[int(found.group(1))] = value
+            elif found := _EMITTED.match(metric["id"]):
+                progress.emitted[int(found.group(1))] = value
+        return progress
 
     def wait_state(self, job_id: str, states: tuple[str, ...], timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
@@ -163,10 +191,25 @@ class FlinkRest:
 
 
 @dataclass
+class SourceProgress:
+    """How far a Kafka source has got: fetched from Kafka, and emitted into the job."""
+
+    fetched: dict[int, int] = field(default_factory=dict)  # per partition: offset of the last record fetched
+    consumed: dict[int, int] = field(default_factory=dict)  # per subtask: records its Kafka consumer polled
+    emitted: dict[int, int] = field(default_factory=dict)  # per subtask: records the source emitted
+
+    def all_emitted(self) -> bool:
+        """Every record polled has left the source (none waits in its queue): the next
+        checkpoint barrier comes after all of them."""
+        return bool(self.consumed) and all(self.emitted.get(subtask, -1) == records
+                                           for subtask, records in self.consumed.items())
+
+
+@dataclass
 class KafkaSourcePositions:
     """The offsets a running job's Kafka source `source` (its table name) has fetched,
-    per partition. The metric ids are looked up until all `partitions` have reported
-    (each subtask reports its own), then reused."""
+    per partition, and what it has emitted. The metric ids are looked up until all
+    `partitions` have reported (each subtask reports its own), then reused."""
 
     rest: FlinkRest
     job_id: str
@@ -175,8 +218,12 @@ class KafkaSourcePositions:
     _path: str = ""
     _ids: list[str] = field(default_factory=list)
 
+    def progress(self) -> SourceProgress:
+        """Empty before any report."""
+        if sum(1 for i in self._ids if _POSITION.search(i)) < self.partitions:
+            self._path, self._ids = self.rest.kafka_position_metrics(self.job_id, self.source)
+        return self.rest.kafka_source_progress(self._path, self._ids) if self._ids else SourceProgress()
+
     def fetched(self) -> dict[int, int]:
         """Per partition, the offset of the last record fetched; {} before any report."""
-        if len(self._ids) < self.partitions:
-            self._path, self._ids = self.rest.kafka_position_metrics(self.job_id, self.source)
-        return self.rest.kafka_positions(self._path, self._ids) if self._ids else {}
+        return self.progress().fetched

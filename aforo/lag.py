@@ -43,8 +43,12 @@ def committed_offsets(bootstrap: str, topic: str, group: str, partitions: list[i
 
 def pending_records(bootstrap: str, topic: str, group: str, ends: dict[int, int]) -> int:
     """Committed records of `topic` below `ends` that `group` has not committed past."""
-    committed = committed_offsets(bootstrap, topic, group, list(ends))
-    behind = {p: committed.get(p, 0) for p, end in ends.items() if committed.get(p, 0) < end}
+    return records_between(bootstrap, topic, committed_offsets(bootstrap, topic, group, list(ends)), ends)
+
+
+def records_between(bootstrap: str, topic: str, starts: dict[int, int], ends: dict[int, int]) -> int:
+    """Committed records of `topic` from `starts` (inclusive) to `ends` (exclusive), per partition."""
+    behind = {p: starts.get(p, 0) for p, end in ends.items() if starts.get(p, 0) < end}
     if not behind:
         return 0
     gap = sum(ends[p] - off for p, off in behind.items())
@@ -67,5 +71,18 @@ def pending_records(bootstrap: str, topic: str, group: str, ends: dict[int, int]
                 if tp.offset >= ends[tp.partition]:
                     open_parts.pop(tp.partition)
         return pending
+    finally:
+        consumer.close()
+
+
+def advance_committed(bootstrap: str, topic: str, group: str, offsets: dict[int, int]) -> None:
+    """Commit `offsets` for `group` where its committed offsets are below them (never backwards)."""
+    committed = committed_offsets(bootstrap, topic, group, list(offsets))
+    ahead = [TopicPartition(topic, p, off) for p, off in offsets.items() if off > committed.get(p, 0)]
+    if not ahead:
+        return
+    consumer = _consumer(bootstrap, group)
+    try:
+        consumer.commit(offsets=ahead, asynchronous=False)
     finally:
         consumer.close()

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions
+from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions, SourceProgress
 from aforo.generate import stderr_progress
-from aforo.lag import end_offsets, pending_records
+from aforo.lag import advance_committed, committed_offsets, end_offsets, pending_records, records_between
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
 from jobs.metering import JobOptions, start
@@ -59,10 +59,13 @@ def recovery_config(settings: Settings, fresh: bool) -> dict[str, str]:
 
 def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
                    ends: dict[int, int], timeout_s: float, progress: Progress) -> None:
-    """Block until the job has consumed everything up to `ends` (offsets are committed on checkpoints).
+    """Block until a completed checkpoint holds every record below `ends`.
 
-    Once the source has fetched up to `ends`, a checkpoint is asked for at once
-    instead of waiting up to a checkpoint interval for the next one.
+    Either the group's committed offsets reach `ends` (Flink commits them after
+    each checkpoint), or, sooner: the source has fetched and emitted everything
+    below `ends`, and a checkpoint asked for then has completed. The second way
+    exists because Flink's Kafka source runs its commits between polls, and once
+    the topic is drained a poll waits 10 s for records that do not come.
     """
     topic = settings.kafka.topic("usage_events").name
     deadline = time.monotonic() + timeout_s
@@ -74,15 +77,79 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
         if state in ("FAILED", "CANCELED", "FINISHED"):
             raise FlinkRestError(f"job {job_id} is {state} while catching up")
         pending = pending_records(settings.kafka.bootstrap, topic, group, ends)
-        if pending == 0:
+        if pending == 0 or _checkpointed_to_ends(settings, rest, job_id, positions, group, ends, deadline):
             return
         if time.monotonic() > deadline:
             raise FlinkRestError(f"{pending} records still pending after {timeout_s}s")
         if time.monotonic() - last > 5:
             progress(f"{pending:,} records to go (job {state})")
             last = time.monotonic()
-        _checkpoint_when_fetched(rest, job_id, ends, positions)
-        time.sleep(1)
+        time.sleep(0.5)
+
+
+# How old a REST metric reading may be: the REST endpoint answers from its cache
+# and refreshes it in the background once it is older than
+# `metrics.fetcher.update-interval` (1 s in flink-conf.yaml). Readings every 0.5 s
+# for this long after a moment include one taken after it.
+_METRICS_STALE_S = 2.5
+
+
+def _read_to_ends(settings: Settings, positions: KafkaSourcePositions, group: str,
+                  ends: dict[int, int]) -> SourceProgress | None:
+    """The source's progress if it has fetched and emitted every record below `ends`.
+
+    Records below the group's committed offsets count as read: a completed
+    checkpoint (of this run, or the savepoint it resumed from) holds them.
+    """
+    try:
+        now = positions.progress()
+    except FlinkRestError:
+        return None
+    if not now.all_emitted():
+        return None
+    topic = settings.kafka.topic("usage_events").name
+    committed = committed_offsets(settings.kafka.bootstrap, topic, group, list(ends))
+    read_to = {p: max(now.fetched.get(p, -1) + 1, committed.get(p, 0)) for p in ends}
+    if records_between(settings.kafka.bootstrap, topic, read_to, ends):
+        return None
+    return now
+
+
+def _checkpointed_to_ends(settings: Settings, rest: FlinkRest, job_id: str, positions: KafkaSourcePositions,
+                          group: str, ends: dict[int, int], deadline: float) -> bool:
+    """Once the source has emitted every record below `ends`, ask for a checkpoint and wait for it.
+
+    The barrier of a checkpoint asked for after that reading follows every one of
+    those records, unless the reading was stale: the source polled again since.
+    So the reading is taken again once the metrics have been refreshed, and must
+    show the same records polled. Only for a job that has not restarted: after a
+    failover the REST metrics can still show the failed attempt's counts, while
+    the new attempt reads again from its checkpoint.
+    """
+    try:
+        if rest.restarts(job_id):
+            return False  # metrics of a failed attempt may linger: wait for the group's commits
+    except FlinkRestError:
+        return False
+    before = _read_to_ends(settings, positions, group, ends)
+    if before is None:
+        return False
+    try:
+        trigger = rest.trigger_checkpoint(job_id)
+        asked = time.monotonic()
+        while rest.checkpoint_status(job_id, trigger) is None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        while True:
+            time.sleep(0.5)
+            after = positions.progress()
+            if time.monotonic() >= asked + _METRICS_STALE_S:
+                break
+        restarted = rest.restarts(job_id)
+    except FlinkRestError:
+        return False  # the checkpoint failed (say, a task restarted): look again
+    return after.consumed == before.consumed and after.all_emitted() and not restarted
 
 
 # What Flink says when a savepoint's state does not fit the job it restores into.
@@ -118,23 +185,6 @@ def check_restorable(rest: FlinkRest, job_id: str, state: str) -> None:
         "start empty).")
 
 
-# Offsets a partition's last record may sit below its end offset (transaction
-# markers take offsets too); with more, the periodic checkpoint commits the tail.
-_TAIL_MARKERS = 10
-
-
-def _checkpoint_when_fetched(rest: FlinkRest, job_id: str, ends: dict[int, int],
-                             positions: KafkaSourcePositions) -> None:
-    """Once the source has fetched every partition's records below `ends`, ask for a checkpoint."""
-    try:
-        fetched = positions.fetched()
-        if fetched and all(end == 0 or fetched.get(p, -1) >= end - 1 - _TAIL_MARKERS for p, end in ends.items()) \
-                and not rest.checkpoint_in_progress(job_id):
-            rest.trigger_checkpoint(job_id)
-    except FlinkRestError:
-        pass  # the periodic checkpoint commits it all the same
-
-
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
                     ends: dict[int, int], started: float, timeout_s: float, progress: Progress) -> RunResult:
     submitted = time.monotonic()
@@ -146,6 +196,11 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
     target = (settings.home / "savepoints").as_uri()
     location = rest.stop_with_savepoint(job_id, target, drain=True)
     remember(settings, location, job_id, drained=True)
+    # The source's last commits wait for a poll that a stopped job no longer makes:
+    # the group's offsets (where `--fresh` starts) are moved to `ends`, which the
+    # drained savepoint has consumed.
+    advance_committed(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name,
+                      options.group_prefix, ends)
     records = sum(ends.values())
     return RunResult(job_id, location, time.monotonic() - started, records, checkpoints,
                      last.get("end_to_end_duration"), last.get("state_size"), catch_up)

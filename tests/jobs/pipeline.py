@@ -132,22 +132,32 @@ def truth_quantities(*truths: dict[str, Any]) -> dict[Key, Decimal]:
     return dict(out)
 
 
-def assert_quantities_equal_truth(pipeline: Pipeline, *truths: dict[str, Any],
-                                  ignore_metrics: frozenset[str] | set[str] = frozenset()) -> None:
-    """Line items plus late events equal the generator's truth (of the example catalog's metrics)."""
+def quantity_differences(pipeline: Pipeline, *truths: dict[str, Any],
+                         ignore_metrics: frozenset[str] | set[str] = frozenset()
+                         ) -> tuple[dict[Key, Decimal], dict[Key, Decimal], dict[Key, Decimal]]:
+    """Line items plus late events against the generator's truth: (expected, observed) for
+    the keys that differ, and the observed keys the truth does not have."""
     expected = truth_quantities(*truths)
     items, late = pipeline.observed()
+    assert sum(items.values()) > 0
     combined: dict[Key, Decimal] = defaultdict(Decimal)
     for source in (items, late):
         for key, qty in source.items():
             if key[1] not in ignore_metrics:
                 combined[key] += qty
     missing = {k: v for k, v in expected.items() if combined.get(k) != v}
+    observed = {k: combined.get(k, Decimal(0)) for k in missing}
     extra = {k: v for k, v in combined.items() if k not in expected}
+    return missing, observed, extra
+
+
+def assert_quantities_equal_truth(pipeline: Pipeline, *truths: dict[str, Any],
+                                  ignore_metrics: frozenset[str] | set[str] = frozenset()) -> None:
+    """Line items plus late events equal the generator's truth (of the example catalog's metrics)."""
+    missing, observed, extra = quantity_differences(pipeline, *truths, ignore_metrics=ignore_metrics)
     assert not missing and not extra, (
         f"{len(missing)} keys differ, e.g. {list(missing.items())[:3]} observed "
-        f"{[combined.get(k) for k in list(missing)[:3]]}; {len(extra)} unexpected, e.g. {list(extra.items())[:3]}")
-    assert sum(items.values()) > 0
+        f"{[observed[k] for k in list(missing)[:3]]}; {len(extra)} unexpected, e.g. {list(extra.items())[:3]}")
 
 
 def _per_transaction_hours(rows: list[dict[str, Any]], metrics: set[str]) -> list[dict[str, Any]]:
