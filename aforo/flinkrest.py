@@ -79,6 +79,17 @@ class FlinkRest:
     def latest_checkpoint(self, job_id: str) -> dict[str, Any] | None:
         return self._call(f"/jobs/{job_id}/checkpoints")["latest"].get("completed")
 
+    def late_records_dropped(self, job_id: str) -> int:
+        """Records the job's window operators dropped as late (`numLateRecordsDropped`, all
+        subtasks of this attempt): events that reached an hourly window after it had fired."""
+        dropped = 0
+        for vertex in self.job(job_id)["vertices"]:
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            ids = [m["id"] for m in self._call(path) if m["id"].endswith(".numLateRecordsDropped")]
+            if ids:
+                dropped += sum(int(float(m["value"])) for m in self._call(path + "?get=" + ",".join(ids)))
+        return dropped
+
     def restarts(self, job_id: str) -> int:
         """How often the job has restarted (its `numRestarts` metric; 0 before it reports)."""
         values = self._call(f"/jobs/{job_id}/metrics?get=numRestarts") or []

@@ -48,7 +48,8 @@ def _report(result: RunResult, out: TextIO | None = None) -> None:
                            "last_checkpoint_ms": result.last_checkpoint_ms,
                            "last_checkpoint_bytes": result.last_checkpoint_bytes,
                            "catch_up_seconds": None if result.catch_up_seconds is None
-                           else round(result.catch_up_seconds, 2)}, indent=1), file=out)
+                           else round(result.catch_up_seconds, 2),
+                           "late_records_dropped": result.late_records_dropped}, indent=1), file=out)
 
 
 _common = [

@@ -54,7 +54,7 @@ def _with_own_catalog(tmp_path: Path, settings: Settings) -> tuple[Pipeline, Pat
 def test_ground_truth_dedup_late_and_dead_letters(pipeline):
     truth = pipeline.send(TrafficSpec(events=20_000, seed=101, unknown_tenant_rate=0.02, **DIRTY))
     report = pipeline.run_job()
-    assert report["records"] == 20_000
+    assert report["records"] == 20_000 and report["late_records_dropped"] == 0
     # The drained stop leaves the group's offsets at the topic's end, though the job
     # stopped before its Kafka source sent its last commits.
     topic = pipeline.settings.kafka.topic("usage_events").name
@@ -349,14 +349,16 @@ def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster)
     missing, observed, extra = quantity_differences(pipeline, truth)
     assert not extra and all(observed[k] < v for k, v in missing.items()), "an event was billed twice"
     if missing:
+        report = json.loads(result.stdout)  # type: ignore[union-attr]
+        assert report["late_records_dropped"] > 0, "short, yet the windows dropped nothing: not the known defect"
         # Known defect (#4's closing note), most likely: after a failover Flink's window operator
         # restores its watermark from the checkpoint, while the source's watermarks
         # start again from nothing. An event re-read after the restore that was late
         # before the failure passes the job's lateness check as on time, and the
         # window operator then drops it as late: neither billed hourly nor in
         # late_events. Only a kill while events still arrive shows it.
-        pytest.xfail(f"{len(missing)} hourly keys short: events re-read after the failover, late before it, "
-                     "dropped by the window operator")
+        pytest.xfail(f"{len(missing)} hourly keys short, {report['late_records_dropped']} records dropped by the "
+                     "window operators: events re-read after the failover, late before it")
 
 
 SERVER_ERRORS = """key: server_errors
