@@ -15,7 +15,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-_NOT_RUNNING = "Not all required tasks are currently running"
+# Savepoint failures that pass once the job runs again: tasks still deploying after a
+# (re)start, or a failover under way (its checkpoint coordinator refuses triggers).
+_NOT_RUNNING = ("Not all required tasks are currently running", "Trigger checkpoint failure")
 # <subtask>.Source__<table>[<n>].KafkaSourceReader.topic.<topic>.partition.<p>.currentOffset
 _POSITION = re.compile(r"\.KafkaSourceReader\.topic\..+\.partition\.(\d+)\.currentOffset$")
 # <subtask>.Source__<table>[<n>].KafkaSourceReader.KafkaConsumer.records-consumed-total: records polled
@@ -95,9 +97,6 @@ class FlinkRest:
         values = self._call(f"/jobs/{job_id}/metrics?get=numRestarts") or []
         return int(float(values[0]["value"])) if values else 0
 
-    def checkpoint_in_progress(self, job_id: str) -> bool:
-        return int(self._call(f"/jobs/{job_id}/checkpoints")["counts"]["in_progress"]) > 0
-
     def trigger_checkpoint(self, job_id: str) -> str:
         """Ask for a checkpoint now (it commits files, transactions and offsets), not at the
         next interval; return the trigger's id for `checkpoint_status`."""
@@ -170,8 +169,10 @@ class FlinkRest:
                             timeout_s: float = 300.0) -> str:
         """Stop the job, taking a savepoint; return the savepoint's location.
 
-        Right after a (re)start some tasks may still be deploying and Flink refuses
-        the savepoint: that is retried until `timeout_s`.
+        Right after a (re)start some tasks may still be deploying, or a failover is
+        under way, and Flink refuses the savepoint: that is retried until `timeout_s`.
+        (A failover restores a checkpoint at least as recent as any the caller waited
+        for, so the savepoint taken afterwards holds everything that one did.)
         """
         deadline = time.monotonic() + timeout_s
         while True:
@@ -181,7 +182,8 @@ class FlinkRest:
             if location is not None:
                 return location
             cause = str(failure.get("stack-trace") or failure)
-            if _NOT_RUNNING not in cause or time.monotonic() > deadline:
+            if not any(marker in cause for marker in _NOT_RUNNING) or time.monotonic() > deadline \
+                    or self.state(job_id) in ("FAILED", "CANCELED", "FINISHED"):
                 raise FlinkRestError(f"savepoint failed: {cause.splitlines()[0][:2000]}")
             time.sleep(1)
 

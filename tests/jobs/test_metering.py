@@ -315,9 +315,10 @@ PARTITIONED = {("partition_filters", "true"), ("index_type", "kTwoLevelIndexSear
 
 
 def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster):
-    # Enough events that the job is still reading them when its TaskManager dies
-    # (the runner stops a bounded job within seconds of reading the topic's end).
-    truth = pipeline.send(TrafficSpec(events=150_000, seed=401, **DIRTY))
+    # Enough events that the job is still reading them when its TaskManager dies after
+    # the first checkpoint (which waits for the Python workers: a fast machine had read
+    # 150,000 by then; the runner stops a bounded job seconds after the topic's end).
+    truth = pipeline.send(TrafficSpec(events=500_000, seed=401, **DIRTY))
     outcome: dict[str, object] = {}
 
     def submit() -> None:
