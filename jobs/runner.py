@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions, SourceProgress
 from aforo.generate import stderr_progress
-from aforo.lag import advance_committed, committed_offsets, end_offsets, pending_records, records_between
+from aforo.lag import advance_committed, committed_offsets, end_offsets, records_between
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
 from jobs.metering import JobOptions, start
@@ -79,8 +79,9 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
         check_restorable(rest, job_id, state)
         if state in ("FAILED", "CANCELED", "FINISHED"):
             raise FlinkRestError(f"job {job_id} is {state} while catching up")
-        pending = pending_records(settings.kafka.bootstrap, topic, group, ends)
-        if pending == 0 or _checkpointed_to_ends(settings, rest, job_id, positions, group, ends, deadline):
+        committed = committed_offsets(settings.kafka.bootstrap, topic, group, list(ends))
+        pending = records_between(settings.kafka.bootstrap, topic, committed, ends)
+        if pending == 0 or _checkpointed_to_ends(settings, rest, job_id, positions, committed, ends, deadline):
             return
         if time.monotonic() > deadline:
             raise FlinkRestError(f"{pending} records still pending after {timeout_s}s")
@@ -97,11 +98,11 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
 _METRICS_STALE_S = 2.5
 
 
-def _read_to_ends(settings: Settings, positions: KafkaSourcePositions, group: str,
+def _read_to_ends(settings: Settings, positions: KafkaSourcePositions, committed: dict[int, int],
                   ends: dict[int, int]) -> SourceProgress | None:
     """The source's progress if it has fetched and emitted every record below `ends`.
 
-    Records below the group's committed offsets count as read: a completed
+    Records below the group's `committed` offsets count as read: a completed
     checkpoint (of this run, or the savepoint it resumed from) holds them.
     """
     try:
@@ -110,16 +111,14 @@ def _read_to_ends(settings: Settings, positions: KafkaSourcePositions, group: st
         return None
     if not now.all_emitted():
         return None
-    topic = settings.kafka.topic("usage_events").name
-    committed = committed_offsets(settings.kafka.bootstrap, topic, group, list(ends))
     read_to = {p: max(now.fetched.get(p, -1) + 1, committed.get(p, 0)) for p in ends}
-    if records_between(settings.kafka.bootstrap, topic, read_to, ends):
+    if records_between(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name, read_to, ends):
         return None
     return now
 
 
 def _checkpointed_to_ends(settings: Settings, rest: FlinkRest, job_id: str, positions: KafkaSourcePositions,
-                          group: str, ends: dict[int, int], deadline: float) -> bool:
+                          committed: dict[int, int], ends: dict[int, int], deadline: float) -> bool:
     """Once the source has emitted every record below `ends`, ask for a checkpoint and wait for it.
 
     The barrier of a checkpoint asked for after that reading follows every one of
@@ -134,7 +133,7 @@ def _checkpointed_to_ends(settings: Settings, rest: FlinkRest, job_id: str, posi
             return False  # metrics of a failed attempt may linger: wait for the group's commits
     except FlinkRestError:
         return False
-    before = _read_to_ends(settings, positions, group, ends)
+    before = _read_to_ends(settings, positions, committed, ends)
     if before is None:
         return False
     try:
