@@ -82,8 +82,8 @@ class FlinkRest:
         return self._call(f"/jobs/{job_id}/checkpoints")["latest"].get("completed")
 
     def late_records_dropped(self, job_id: str) -> int:
-        """Records the job's window operators dropped as late (`numLateRecordsDropped`, all
-        subtasks of this attempt): events that reached an hourly window after it had fired."""
+        """Records the job's event-time operators dropped as late (`numLateRecordsDropped` of
+        the hourly windows and the running totals, all subtasks of this attempt)."""
         dropped = 0
         for vertex in self.job(job_id)["vertices"]:
             path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"

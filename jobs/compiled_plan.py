@@ -67,7 +67,7 @@ def plan_key(t_env: TableEnvironment, tables: Mapping[str, TableDescriptor], sta
 _STATELESS = frozenset({"calc", "exchange", "correlate", "python-calc", "union",
                         "local-window-aggregate", "python-correlate", "watermark-assigner"})
 # Node types whose state is an hourly aggregation, shaped by the catalog's metrics.
-WINDOW_KINDS = frozenset({"global-window-aggregate", "window-aggregate"})
+WINDOW_KINDS = frozenset({"group-window-aggregate", "global-window-aggregate", "window-aggregate"})
 # Node types whose state does not depend on the metrics: numbered by their order of kind.
 _BY_ORDER = frozenset({"deduplicate", "over-aggregate"})
 

@@ -44,8 +44,9 @@ class RunResult:
     last_checkpoint_ms: int | None = None  # end-to-end duration of the last completed checkpoint
     last_checkpoint_bytes: int | None = None  # its full state size
     catch_up_seconds: float | None = None  # from the job's submission to all records checkpointed
-    # Events the hourly windows dropped as late after a restore (docs/metering.md, Guarantees:
-    # the known defect); they are archived, and the close's reconciliation reports their hours.
+    # Records the job's event-time operators dropped as late (docs/metering.md, Guarantees):
+    # never expected; such events would be archived, and the close's reconciliation would
+    # report their hours.
     late_records_dropped: int | None = None
 
 
@@ -196,9 +197,8 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
     last = rest.latest_checkpoint(job_id) or {}
     dropped = rest.late_records_dropped(job_id)
     if dropped:
-        progress(f"WARNING: the hourly windows dropped {dropped:,} late records after a restore "
-                 "(a known defect, docs/metering.md): they are archived but in no line item; "
-                 "`aforo close` reports their hours")
+        progress(f"WARNING: the job's windows dropped {dropped:,} records as late (docs/metering.md, "
+                 "Guarantees): they are archived but in no line item; `aforo close` reports their hours")
     progress("caught up: stopping with a drained savepoint")
     target = (settings.home / "savepoints").as_uri()
     location = rest.stop_with_savepoint(job_id, target, drain=True)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from aforo.settings import PROJECT_ROOT
+from jobs import compiled_plan
 
 EXAMPLE = PROJECT_ROOT / "catalog"
 
@@ -97,7 +98,7 @@ def test_one_plan_per_job_definition_loaded_instead_of_planned(tmp_path: Path) -
 
     # Node ids come from roles: a new metric changes the hourly aggregation's id, no other state's.
     def split(nodes: dict[str, str]) -> tuple[dict[str, str], set[str]]:
-        windows = {node for node, role in nodes.items() if role.startswith("global-window-aggregate")}
+        windows = {node for node, role in nodes.items() if compiled_plan.is_window(role)}
         return {n: r for n, r in nodes.items() if n not in windows}, windows
     kept, windows = split(out["stateful"][0])
     kept_d, windows_d = split(out["stateful"][3])

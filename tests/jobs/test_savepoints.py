@@ -11,7 +11,7 @@ from aforo.settings import load_settings
 from jobs.savepoints import SavepointMismatch, latest_savepoint, record_job, remember, restore_config
 
 SOURCE, DEDUP, TOTALS = "source `usage_events`", "deduplicate", "over-aggregate"
-WINDOW_OLD, WINDOW_NEW = "global-window-aggregate 1f2e", "global-window-aggregate 9a8b"
+WINDOW_OLD, WINDOW_NEW = "group-window-aggregate 1f2e", "group-window-aggregate 9a8b"
 OLD = {"1": SOURCE, "2": DEDUP, "3": TOTALS, "4": WINDOW_OLD}
 NEW_METRIC = {"1": SOURCE, "2": DEDUP, "3": TOTALS, "5": WINDOW_NEW}
 
