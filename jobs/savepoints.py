@@ -32,7 +32,8 @@ RECOVERY_PATH = "execution.state-recovery.path"
 IGNORE_UNCLAIMED = "execution.state-recovery.ignore-unclaimed-state"
 
 
-METRICS_CHANGED = ("The catalog's metrics changed since the savepoint (a drained one): the hourly "
+METRICS_CHANGED = ("The hourly aggregation changed since the savepoint (a drained one), with the "
+                   "catalog's metrics or Aforo's version: the hourly "
                    "aggregation starts empty; the dedup state and running totals are restored.")
 
 
@@ -127,9 +128,10 @@ def restore_config(location: str, stateful_nodes: Mapping[str, str]) -> dict[str
             "(`aforo job run --fresh`: the dedup state and the periods' running totals start empty).")
     if not saved.get("drained"):
         raise SavepointMismatch(
-            f"the catalog's metrics changed since savepoint {location}, and it was taken without "
+            f"the hourly aggregation changed since savepoint {location} (the catalog's metrics, "
+            "or Aforo's version), and it was taken without "
             "draining: its hourly aggregation holds hours that have not fired, which the new "
-            "job's aggregation cannot take over. Start again with the catalog it was taken with, "
-            "stop with `aforo job stop --drain` (a `--bounded` run drains when it ends), then "
-            "start with the new catalog.")
+            "job's aggregation cannot take over. Start again with the catalog and Aforo version "
+            "it was taken with, stop with `aforo job stop --drain` (a `--bounded` run drains when "
+            "it ends), then start with the new ones.")
     return {IGNORE_UNCLAIMED: "true"}
