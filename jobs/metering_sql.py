@@ -126,8 +126,8 @@ _AGGREGATE: dict[str, str | None] = {
     # whatever order events arrive in: the greatest "time NUL key NUL value" (a TIMESTAMP(3)
     # cast to a string is fixed-width).
     "latest": "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), CAST({q} AS STRING)))",
-    # The hour's distinct values.
-    "unique_count": "ARRAY_AGG(DISTINCT CAST({v} AS STRING))",
+    # The hour's distinct values (a set in state, not ARRAY_AGG's list: udfs/java HourDistinct).
+    "unique_count": "hour_distinct(CAST({v} AS STRING))",
 }
 # aggregation -> the hour's quantity from its aggregate a{i} (otherwise a{i} itself)
 _HOUR_QUANTITY = {
@@ -153,8 +153,8 @@ def _aggregates(metric: Metric, i: int, transactions: bool) -> list[str]:
         call = aggregate.format(q=_quantity(metric), v=column(metric.value_field or ""))
         out.append(f"    {call}{feeds} AS a{i}")
     if transactions:
-        out.append(f"    ARRAY_AGG(CAST(ROW(event_time, idempotency_key, {_quantity(metric)}) AS {TRANSACTION}))"
-                   f"{feeds} AS t{i}")
+        # (a list in state, not ARRAY_AGG's: udfs/java HourTransactions)
+        out.append(f"    hour_transactions(event_time, idempotency_key, {_quantity(metric)}){feeds} AS t{i}")
     return out
 
 
@@ -251,7 +251,9 @@ def metering_statements(catalog: Catalog) -> list[str]:
 
 
 # The SQL's Java functions (udfs/java), by the names it calls them; jobs/metering.py registers them.
-JAVA_FUNCTIONS = {"period_distinct_count": "dev.aforo.flink.PeriodDistinctCount"}
+JAVA_FUNCTIONS = {"period_distinct_count": "dev.aforo.flink.PeriodDistinctCount",
+                  "hour_distinct": "dev.aforo.flink.HourDistinct",
+                  "hour_transactions": "dev.aforo.flink.HourTransactions"}
 
 
 def explain(catalog: Catalog) -> str:

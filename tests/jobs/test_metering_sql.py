@@ -61,13 +61,15 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
                      r"ARRAY<STRING>\)\) AS ROW<", hourly)
     assert "REGEXP_EXTRACT(MAX(last_event) OVER w" in sql
     # unique_count: the hour's distinct values, for the period's set in the running-total OVER
-    assert "ARRAY_AGG(DISTINCT CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
+    assert "hour_distinct(CAST(route AS STRING)) FILTER (WHERE ((event_type = 'api_call'))" \
            " AND route IS NOT NULL) AS a" in hourly
     assert re.search(r"CAST\(ROW\('active_routes', CAST\(CARDINALITY\(a(\d+)\) AS DECIMAL\(38, 12\)\), n\d+,"
                      r" CAST\(NULL AS .*\), CAST\(NULL AS STRING\), a\1\) AS ROW<", hourly)
     assert "period_distinct_count(uniques) OVER w" in sql
     functions = sql.splitlines()[1]
-    assert functions.endswith("period_distinct_count (dev.aforo.flink.PeriodDistinctCount) (Java, udfs/java)")
+    assert functions.endswith("period_distinct_count (dev.aforo.flink.PeriodDistinctCount), hour_distinct "
+                              "(dev.aforo.flink.HourDistinct), hour_transactions (dev.aforo.flink.HourTransactions)"
+                              " (Java, udfs/java)")
     assert all(name in functions for name in rating_result_types())
     # a count is the event count itself: no DECIMAL sum per event
     assert re.search(r"CAST\(ROW\('api_calls', CAST\(n(\d+) AS DECIMAL\(38, 12\)\), n\1,", hourly)
@@ -75,7 +77,7 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     for key in ("peak_latency", "last_region_ms", "active_routes"):
         assert f"CAST(ROW('{key}', '',\n" in late, key
     # the per-transaction metric keeps its transactions, per tenant (api '')
-    assert "ARRAY_AGG(CAST(ROW(event_time, idempotency_key, TRY_CAST(`value` AS DECIMAL(38, 12)))" in hourly
+    assert "hour_transactions(event_time, idempotency_key, TRY_CAST(`value` AS DECIMAL(38, 12)))" in hourly
     assert "CAST(ROW('payment_value', '',\n" in late
 
 

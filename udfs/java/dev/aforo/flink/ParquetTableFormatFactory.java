@@ -22,6 +22,7 @@ import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.factories.DynamicTableFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.types.DataType;
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.table.types.logical.RowType;
 
 import org.apache.hadoop.conf.Configuration;
@@ -37,7 +38,8 @@ import org.apache.parquet.hadoop.metadata.CompressionCodecName;
  * dictionary with every value, gives up at the dictionary's size limit and is
  * written plain after all: hashing and comparing each value for nothing,
  * which was a tenth of the metering job's per-event CPU. `plain-columns`
- * names those columns; every other column keeps its dictionary.
+ * names those columns; every other column keeps its dictionary. A plain
+ * string column also goes without min/max statistics.
  */
 public final class ParquetTableFormatFactory implements BulkWriterFormatFactory {
 
@@ -99,6 +101,11 @@ public final class ParquetTableFormatFactory implements BulkWriterFormatFactory 
                     .withDictionaryEncoding(true);
             for (String column : plain) {
                 builder = builder.withDictionaryEncoding(column, false);
+                if (rowType.getTypeAt(rowType.getFieldIndex(column)).getTypeRoot() == LogicalTypeRoot.VARCHAR) {
+                    // Min/max of unique strings (keys) prune no row group, and cost a byte
+                    // comparison per value.
+                    builder = builder.withStatisticsEnabled(column, false);
+                }
             }
             return builder.build();
         }
