@@ -12,9 +12,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,8 +208,6 @@ def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, sett
     # Enough events that the job reads them over several watermark intervals (200 ms):
     # with 4,000 a fast machine read them all before the first watermark, and none was late.
     pipeline.send(TrafficSpec(events=20_000, seed=601, hours=8, tenants=("acme", "stark"), **DIRTY))
-    pipeline.run_job()
-    first_run = pipeline.line_items()
     split_hour = datetime(2026, 11, 1, 7)  # the traffic's last hour
     after_restart = {
         "idempotency_key": "after-restart", "tenant_id": "acme", "source": "test", "event_type": "api_call",
@@ -215,6 +215,15 @@ def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, sett
         "route": "/v1/after-restart", "method": "GET", "status": 200, "latency_ms": 99_999,
         "request_bytes": 100, "response_bytes": 100, "value": None, "properties": {},
     }
+    # After the traffic, late (its first hour): a request size no generated event has
+    # (they are 100-4,000), which only the close can count for request_sizes.
+    late_new_size = {**after_restart, "idempotency_key": "late-new-size", "latency_ms": 50,
+                     "route": "/v1/late", "request_bytes": 99_999,
+                     "event_time": datetime(2026, 11, 1, 0, 10, tzinfo=UTC)}
+    # Sent once the running job has read the traffic, so that its watermark is past it
+    # (a bounded run may read a whole partition before its first watermark).
+    _local_run_stopped_from_another_terminal(pipeline, 20_000, "--drain", then_send=[late_new_size])
+    first_run = pipeline.line_items()
     with EventProducer(pipeline.settings.kafka.bootstrap, pipeline.settings.kafka.topic("usage_events").name) as p:
         p.send(after_restart)
     pipeline.run_job()
@@ -259,12 +268,9 @@ def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, sett
     assert restarted["active_routes"]["amount"] > 0
     # The close bills the archive (late events too); the line items' charges add up to
     # its F(the on-time events' period quantity) - F(0), late events or not.
-    late = {(r["tenant_id"], r["idempotency_key"]) for r in pipeline.rows("late_events")}
-    sizes = pipeline.on_time_transactions("request_sizes")
-    assert any(e["request_bytes"] not in {int(v) for (t, _), txs in sizes.items() if t == e["tenant_id"]
-                                          for _, _, v in txs}
-               for e in pipeline.rows("events") if (e["tenant_id"], e["idempotency_key"]) in late), \
-        "no late event brought a request size of its own: the close's on-time count is untested"
+    late = {(r["tenant_id"], r["idempotency_key"], r["metric"]) for r in pipeline.rows("late_events")}
+    assert ("acme", "late-new-size", "request_sizes") in late, \
+        "the job read the late event before a watermark: the close's count of a late value is untested"
     close = pipeline.aforo("close", "--period", "2026-11")
     assert close.returncode == 0 and "streamed charges and archive agree with the close" in close.stdout, \
         (close.stdout + close.stderr)[-3000:]
@@ -454,10 +460,11 @@ def test_metric_change_on_the_cluster_resumes_through_flink_run(tmp_path, settin
     assert (pipeline.settings.home / "savepoints" / "LATEST").read_text() == savepoint
 
 
-def _local_run_stopped_from_another_terminal(pipeline: Pipeline, records: int,
-                                             *stop_args: str) -> tuple[str, str, str]:
-    """Start `aforo job run` (unbounded), wait until it has consumed the topic's `records`, stop
-    it with `aforo job stop *stop_args`; the run's (stdout, stderr) and the stop's savepoint."""
+def _local_run_stopped_from_another_terminal(pipeline: Pipeline, records: int, *stop_args: str,
+                                             then_send: Sequence[dict[str, Any]] = ()) -> tuple[str, str, str]:
+    """Start `aforo job run` (unbounded), wait until it has consumed the topic's `records` (and
+    then `then_send`, sent after those), stop it with `aforo job stop *stop_args`; the run's
+    (stdout, stderr) and the stop's savepoint."""
     run = subprocess.Popen([sys.executable, "-m", "aforo", "job", "run"], env=pipeline.env(),
                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -473,6 +480,12 @@ def _local_run_stopped_from_another_terminal(pipeline: Pipeline, records: int,
         assert _managed_memory(rest) == [MANAGED_MEMORY]
         assert _rocksdb_filter_options(job_id) == PARTITIONED
         assert_eventually_consumed(pipeline, records)
+        if then_send:
+            topic = pipeline.settings.kafka.topic("usage_events").name
+            with EventProducer(pipeline.settings.kafka.bootstrap, topic) as producer:
+                for event in then_send:
+                    producer.send(event)
+            assert_eventually_consumed(pipeline, records + len(then_send))
         stopped = pipeline.aforo("job", "stop", *stop_args)
         assert stopped.returncode == 0, stopped.stderr[-3000:]
         out, err = run.communicate(timeout=120)
