@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -507,6 +507,35 @@ def test_a_local_run_stopped_from_another_terminal_drains_and_exits_cleanly(pipe
     truth = pipeline.send(TrafficSpec(events=3000, seed=801, hours=3, **DIRTY))
     _local_run_stopped_from_another_terminal(pipeline, 3000, "--drain")
     assert_quantities_equal_truth(pipeline, truth)  # the drain fired every hour
+
+
+def _api_call(key: str, at: datetime) -> dict[str, Any]:
+    return {"idempotency_key": key, "tenant_id": "acme", "source": "test", "event_type": "api_call",
+            "event_time": at, "api": "maps", "route": "/v1/route", "method": "GET", "status": 200,
+            "latency_ms": 20, "request_bytes": 100, "response_bytes": 100, "value": None, "properties": {}}
+
+
+def test_an_event_at_the_watermark_is_late_not_dropped(pipeline):
+    """Flink fires an hour once the watermark reaches its last millisecond, so an event at
+    the watermark itself is late: captured in late_events, not let through to the fired
+    hour (which would drop it)."""
+    hour_end = datetime(2026, 11, 1, 1, tzinfo=UTC)
+    # Every partition's newest event 5 minutes (the out-of-orderness) past the hour's last
+    # millisecond: the watermark is exactly that millisecond, and the hour fires.
+    newest = hour_end + timedelta(minutes=5) - timedelta(milliseconds=1)
+    events = [_api_call(f"hour-{i}", hour_end - timedelta(minutes=30)) for i in range(30)]
+    events += [_api_call(f"newest-{i}", newest) for i in range(30)]
+    with EventProducer(pipeline.settings.kafka.bootstrap, pipeline.settings.kafka.topic("usage_events").name) as p:
+        for event in events:
+            p.send(event)
+    at_watermark = _api_call("at-watermark", hour_end - timedelta(milliseconds=1))
+    _local_run_stopped_from_another_terminal(pipeline, 60, "--drain", then_send=[at_watermark])
+    assert list((pipeline.settings.data_dir / "late_events").glob("*/part-*")), \
+        "no late event: the event at the watermark was let through as on time"
+    assert {r["idempotency_key"] for r in pipeline.rows("late_events")} == {"at-watermark"}
+    first_hour = [r["event_count"] for r in pipeline.line_items()
+                  if r["metric"] == "api_calls" and r["window_start"] == datetime(2026, 11, 1)]
+    assert first_hour == [30]
 
 
 def test_events_for_hours_fired_before_an_undrained_stop_are_billed_after_the_resume(pipeline):
