@@ -61,9 +61,17 @@ class Pipeline:
         return env
 
     def send(self, spec: TrafficSpec) -> dict[str, Any]:
-        topic = self.settings.kafka.topic("usage_events").name
-        with EventProducer(self.settings.kafka.bootstrap, topic) as producer:
+        with self._producer() as producer:
             return run(spec, producer, None)
+
+    def send_events(self, *events: dict[str, Any]) -> None:
+        """Events written by hand (fields as the generator's), in this order."""
+        with self._producer() as producer:
+            for event in events:
+                producer.send(event)
+
+    def _producer(self) -> EventProducer:
+        return EventProducer(self.settings.kafka.bootstrap, self.settings.kafka.topic("usage_events").name)
 
     def aforo(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "aforo", *args], env=self.env(), cwd=PROJECT_ROOT,

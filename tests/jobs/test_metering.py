@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from aforo.catalog import load_catalog
-from aforo.events import EventProducer
 from aforo.flinkconf import load_flink_conf
 from aforo.flinkrest import FlinkRest
 from aforo.generate import TrafficSpec
@@ -209,23 +208,17 @@ def test_period_quantities_that_are_not_sums_stream_exact_charges(tmp_path, sett
     # with 4,000 a fast machine read them all before the first watermark, and none was late.
     pipeline.send(TrafficSpec(events=20_000, seed=601, hours=8, tenants=("acme", "stark"), **DIRTY))
     split_hour = datetime(2026, 11, 1, 7)  # the traffic's last hour
-    after_restart = {
-        "idempotency_key": "after-restart", "tenant_id": "acme", "source": "test", "event_type": "api_call",
-        "event_time": split_hour.replace(minute=0, second=30, tzinfo=UTC), "api": "maps",
-        "route": "/v1/after-restart", "method": "GET", "status": 200, "latency_ms": 99_999,
-        "request_bytes": 100, "response_bytes": 100, "value": None, "properties": {},
-    }
+    after_restart = {**_api_call("after-restart", split_hour.replace(minute=0, second=30, tzinfo=UTC)),
+                     "route": "/v1/after-restart", "latency_ms": 99_999}
     # After the traffic, late (its first hour): a request size no generated event has
     # (they are 100-4,000), which only the close can count for request_sizes.
-    late_new_size = {**after_restart, "idempotency_key": "late-new-size", "latency_ms": 50,
-                     "route": "/v1/late", "request_bytes": 99_999,
-                     "event_time": datetime(2026, 11, 1, 0, 10, tzinfo=UTC)}
+    late_new_size = {**_api_call("late-new-size", datetime(2026, 11, 1, 0, 10, tzinfo=UTC)),
+                     "latency_ms": 50, "route": "/v1/late", "request_bytes": 99_999}
     # Sent once the running job has read the traffic, so that its watermark is past it
     # (a bounded run may read a whole partition before its first watermark).
     _local_run_stopped_from_another_terminal(pipeline, 20_000, "--drain", then_send=[late_new_size])
     first_run = pipeline.line_items()
-    with EventProducer(pipeline.settings.kafka.bootstrap, pipeline.settings.kafka.topic("usage_events").name) as p:
-        p.send(after_restart)
+    pipeline.send_events(after_restart)
     pipeline.run_job()
 
     rows = pipeline.line_items()
@@ -481,10 +474,7 @@ def _local_run_stopped_from_another_terminal(pipeline: Pipeline, records: int, *
         assert _rocksdb_filter_options(job_id) == PARTITIONED
         assert_eventually_consumed(pipeline, records)
         if then_send:
-            topic = pipeline.settings.kafka.topic("usage_events").name
-            with EventProducer(pipeline.settings.kafka.bootstrap, topic) as producer:
-                for event in then_send:
-                    producer.send(event)
+            pipeline.send_events(*then_send)
             assert_eventually_consumed(pipeline, records + len(then_send))
         stopped = pipeline.aforo("job", "stop", *stop_args)
         assert stopped.returncode == 0, stopped.stderr[-3000:]
@@ -525,9 +515,7 @@ def test_an_event_at_the_watermark_is_late_not_dropped(pipeline):
     newest = hour_end + timedelta(minutes=5) - timedelta(milliseconds=1)
     events = [_api_call(f"hour-{i}", hour_end - timedelta(minutes=30)) for i in range(30)]
     events += [_api_call(f"newest-{i}", newest) for i in range(30)]
-    with EventProducer(pipeline.settings.kafka.bootstrap, pipeline.settings.kafka.topic("usage_events").name) as p:
-        for event in events:
-            p.send(event)
+    pipeline.send_events(*events)
     at_watermark = _api_call("at-watermark", hour_end - timedelta(milliseconds=1))
     _local_run_stopped_from_another_terminal(pipeline, 60, "--drain", then_send=[at_watermark])
     assert list((pipeline.settings.data_dir / "late_events").glob("*/part-*")), \
