@@ -55,6 +55,12 @@ class Pipeline:
         KafkaBroker(settings).create_topics()
         return cls(config, settings)
 
+    def set_metering(self, **values: Any) -> None:
+        """Change `metering:` settings for the next run (as a user edits aforo.yaml between runs)."""
+        raw = yaml.safe_load(self.config.read_text())
+        raw["metering"].update(values)
+        self.config.write_text(yaml.safe_dump(raw))
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
         env["AFORO_CONFIG"] = str(self.config)

@@ -139,6 +139,25 @@ def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):
     assert_amounts_are_exact_ratings(pipeline)
 
 
+def test_a_savepoint_resumes_at_another_parallelism(pipeline):
+    """`metering.parallelism` may change between runs: the savepoint's dedup keys and running
+    totals are spread over the new subtasks (RocksDB's native format, heap timers)."""
+    first = pipeline.send(TrafficSpec(events=6000, seed=211, hours=4, **DIRTY))
+    pipeline.run_job()
+    pipeline.set_metering(parallelism=3)
+    pipeline.send(TrafficSpec(events=6000, seed=211, hours=4, **DIRTY))  # a replay of the first run
+    second = pipeline.send(TrafficSpec(events=6000, seed=212, hours=4,
+                                       start=datetime(2026, 11, 1, 4, tzinfo=UTC), **DIRTY))
+    pipeline.run_job()
+    # part-<run>-<subtask>-<n>: the resumed run's archive was written by three subtasks
+    writers = {f.name.rsplit("-", 2)[1] for f in (pipeline.settings.data_dir / "events").rglob("part-*")}
+    assert writers == {"0", "1", "2"}
+    assert_quantities_equal_truth(pipeline, first, second)
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)) == first["counts"]["unique_valid"] + second["counts"]["unique_valid"]
+    assert_amounts_are_exact_ratings(pipeline)
+
+
 def test_catalog_change_applies_after_savepoint_restart_without_losing_state(tmp_path, settings, kafka):
     pipeline, catalog = _with_own_catalog(tmp_path, settings)
     tenants = ("acme", "wayne")
