@@ -2,7 +2,9 @@
 (`aforo job run --bounded`), and, in the same run, the raw rate of reading and decoding
 that topic from Python (confluent-kafka + fastavro), the ceiling on this machine. Also
 the job's sustained rate once warm (its source's pace from 25 % to 90 % of the topic,
-from Flink's REST metrics), which leaves out the JVM start, planning and JIT warm-up.
+from Flink's REST metrics), which leaves out the JVM start, planning and JIT warm-up,
+and the machine's busy CPU time per event over the run (for comparing two versions of
+the job on a VM whose speed moves between runs).
 
     python bench/pipeline.py [--events 1000000] [--repeat 3] [--parallelism 2]
 
@@ -80,6 +82,16 @@ def sustained_rate(rest_port: int, total: int, partitions: int, done: threading.
     return marks
 
 
+def machine_cpu_seconds() -> float | None:
+    """CPU time the whole machine has spent busy (all processes, all cores), from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def job_run(config: Path, group: str, events: int, unique: int, rest_port: int,
             partitions: int) -> dict[str, float | int | None]:
     """One `aforo job run --bounded` over the whole topic, from a home and a consumer group of its own."""
@@ -89,10 +101,10 @@ def job_run(config: Path, group: str, events: int, unique: int, rest_port: int,
     marks: dict[str, float] = {}
     watcher = threading.Thread(target=lambda: marks.update(sustained_rate(rest_port, events, partitions, done)))
     watcher.start()
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), machine_cpu_seconds()
     result = subprocess.run([sys.executable, "-m", "aforo", "job", "run", "--bounded", "--group-prefix", group],
                             env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
-    wall = time.monotonic() - t0
+    wall, cpu1 = time.monotonic() - t0, machine_cpu_seconds()
     done.set()
     watcher.join()
     if result.returncode != 0:
@@ -111,6 +123,11 @@ def job_run(config: Path, group: str, events: int, unique: int, rest_port: int,
         # Once warm (JIT, RocksDB): the source's read rate from 25 % to 90 % of the topic.
         "sustained_events_per_s": (round((marks["at90"] - marks["at25"]) / (marks["90"] - marks["25"]))
                                    if "90" in marks else None),
+        # The machine's busy CPU time over the run (everything on it: job, broker, this
+        # script), per event: steadier than the rates when the VM's speed moves from run
+        # to run, provided nothing else runs beside the bench.
+        "machine_cpu_us_per_event": (round((cpu1 - cpu0) / events * 1e6, 1)
+                                     if cpu0 is not None and cpu1 is not None else None),
         "checkpoints": report["checkpoints"],
         "last_checkpoint_ms": report["last_checkpoint_ms"],
         "last_checkpoint_state_bytes": report["last_checkpoint_bytes"],
