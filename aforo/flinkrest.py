@@ -27,9 +27,9 @@ _EMITTED = re.compile(r"^(\d+)\.Source__[^.]+\.numRecordsIn$")
 
 
 # Savepoints in RocksDB's own format: its files are copied, not every key rewritten
-# in Flink's canonical format, so a stop (and the next start) takes a fraction of the
-# time and the savepoint a quarter of the space (docs/metering.md, Running). What
-# it gives up, a change of state backend, Aforo never makes (RocksDB throughout).
+# in Flink's canonical format, so the savepoint takes a quarter of the space and the
+# stop less time (docs/metering.md, Running). What it gives up, a change of state
+# backend, Aforo never makes (RocksDB throughout).
 SAVEPOINT_FORMAT = "NATIVE"
 
 
