@@ -4,9 +4,12 @@ that topic from Python (confluent-kafka + fastavro), the ceiling on this machine
 the job's sustained rate once warm (its source's pace from 25 % to 90 % of the topic,
 from Flink's REST metrics), which leaves out the JVM start, planning and JIT warm-up,
 and the machine's busy CPU time per event over the run (for comparing two versions of
-the job on a VM whose speed moves between runs).
+the job on a VM whose speed moves between runs). With --floor, also the end-to-end
+rate of the floor (bench/floor_job.py): the job's own source alone, read to the
+end into a blackhole on the same MiniCluster, so the most any job could do end to
+end here, JVM start, planning and JIT included.
 
-    python bench/pipeline.py [--events 1000000] [--repeat 3] [--parallelism 2]
+    python bench/pipeline.py [--events 1000000] [--repeat 3] [--parallelism 2] [--floor]
 
 With --repeat N the job runs N times over the same pre-filled topic, each from a
 home and a consumer group of its own (so from empty state), and the figures are
@@ -136,6 +139,19 @@ def job_run(config: Path, group: str, events: int, unique: int, rest_port: int,
     }
 
 
+def floor_run(config: Path, group: str, events: int) -> dict[str, float]:
+    """The floor (bench/floor_job.py): the job's source alone, to the topic's end, into a blackhole."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
+    env["AFORO_CONFIG"] = str(config)
+    t0 = time.monotonic()
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "floor_job.py"), "--group-prefix", group],
+                            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return {"floor_seconds_wall": round(wall, 1), "floor_events_per_s": round(events / wall)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -145,6 +161,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs over the same topic (each with its own state and consumer group); "
                              "prints each run on stderr and the medians")
+    parser.add_argument("--floor", action="store_true",
+                        help="after each job run, time the floor (bench/floor_job.py: the job's source "
+                             "alone into a blackhole, same JVM start and MiniCluster): the most any job "
+                             "could do end to end here")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
 
@@ -180,6 +200,8 @@ def main() -> int:
                               args.port + 3, partitions)
             figures["raw_read_decode_events_per_s (ceiling)"] = round(ceiling)
             figures["ratio"] = round(figures["pipeline_events_per_s"] / ceiling, 3)
+            if args.floor:
+                figures.update(floor_run(config_for(root / f"floor-{i + 1}"), f"floor-{i + 1}", args.events))
             runs.append(figures)
             print(f"run {i + 1}: {json.dumps(figures)}", file=sys.stderr, flush=True)
         summary: dict[str, object] = {"events": args.events, "parallelism": settings.metering.parallelism,

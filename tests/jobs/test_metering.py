@@ -562,6 +562,25 @@ def test_events_for_hours_fired_before_an_undrained_stop_are_billed_after_the_re
     assert {hour for (_, _, _, hour), n in rows.items() if n > 1} & fired, "no fired hour has a second row"
 
 
+def test_hours_open_at_an_undrained_stop_fire_after_the_resume(pipeline):
+    """A stop without --drain keeps the open hours in its savepoint with the timers that fire
+    them, so they fire after the resume once the watermark passes, though none of their
+    events comes again: the traffic after the resume is for later hours only (no late or
+    out-of-order events that could reach back into them). With timers on the heap they were
+    not in the savepoint (Flink writes heap timers into checkpoints and canonical savepoints,
+    not into native ones): those hours never fired and were never billed."""
+    first = pipeline.send(TrafficSpec(events=3000, seed=821, hours=3, **DIRTY))
+    _local_run_stopped_from_another_terminal(pipeline, 3000)
+    last_hour = datetime(2026, 11, 1, 2)
+    assert last_hour not in {r["window_start"] for r in pipeline.line_items()}, "the stop fired the open hour"
+    later = pipeline.send(TrafficSpec(events=2000, seed=822, hours=2, start=datetime(2026, 11, 1, 5, tzinfo=UTC),
+                                      duplicate_rate=0.05, out_of_order_rate=0, late_rate=0, malformed_rate=0))
+    resumed = pipeline.run_job()
+    assert resumed["late_records_dropped"] == 0
+    assert last_hour in {r["window_start"] for r in pipeline.line_items()}, "the hour open at the stop never fired"
+    assert_quantities_equal_truth(pipeline, first, later)
+
+
 def assert_eventually_consumed(pipeline: Pipeline, records: int, timeout_s: float = 180) -> None:
     """The job's consumer group has committed (on a checkpoint) every record of the topic."""
     from aforo.lag import end_offsets, pending_records
