@@ -1,8 +1,9 @@
 """Typed, validated settings for the local stack and the pipeline.
 
-Read from `aforo.yaml` (or the file named by AFORO_CONFIG); every field has an
-embedded default so `make demo` needs no file at all. A few environment
-variables override single values, which is how tests run a stack of their own.
+Read from `aforo.yaml` at the project root (or the file named by --config or
+AFORO_CONFIG); every field has an embedded default so `make demo` needs no file
+at all. A few environment variables override single values, which is how tests
+run a stack of their own.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,13 +28,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _no_bool(kind: str, message: str) -> BeforeValidator:
+    # pydantic's lax int and float take YAML's `true` as 1; environment strings still parse
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError(kind, message)
+        return value
+    return BeforeValidator(check)
+
+
+Int = Annotated[int, _no_bool("int_type", "Input should be a valid integer")]
+Float = Annotated[float, _no_bool("float_type", "Input should be a valid number")]
+
+
 class TopicSettings(_Strict):
     name: str
-    partitions: int = Field(3, ge=1, le=1024)
-    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    partitions: Int = Field(3, ge=1, le=1024)
+    retention_ms: Int = Field(7 * 24 * 3600 * 1000, ge=-1)
 
 
-def _default_topics() -> dict[str, TopicSettings]:
+TopicRole = Literal["usage_events", "dead_letters"]
+
+
+def _default_topics() -> dict[TopicRole, TopicSettings]:
     return {
         "usage_events": TopicSettings(name="aforo.usage-events", partitions=3),
         "dead_letters": TopicSettings(name="aforo.dead-letters", partitions=1),
@@ -41,11 +59,23 @@ def _default_topics() -> dict[str, TopicSettings]:
 
 class KafkaSettings(_Strict):
     host: str = "127.0.0.1"
-    port: int = Field(9092, ge=1, le=65535)
-    controller_port: int = Field(9093, ge=1, le=65535)
+    port: Int = Field(9092, ge=1, le=65535)
+    controller_port: Int = Field(9093, ge=1, le=65535)
     heap: str = "768m"
-    start_timeout_s: float = Field(60.0, gt=0)
-    topics: dict[str, TopicSettings] = Field(default_factory=_default_topics)
+    start_timeout_s: Float = Field(60.0, gt=0)
+    topics: dict[TopicRole, TopicSettings] = Field(default_factory=_default_topics)
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _over_default_topics(cls, value: Any) -> Any:
+        """A user changing one topic (or one of its fields) should not have to restate the rest."""
+        if not isinstance(value, Mapping):
+            return value
+        merged: dict[Any, Any] = {role: topic.model_dump() for role, topic in _default_topics().items()}
+        for role, given in value.items():
+            merged[role] = ({**merged[role], **given} if role in merged and isinstance(given, Mapping)
+                            else given)
+        return merged
 
     @property
     def bootstrap(self) -> str:
@@ -58,20 +88,20 @@ class KafkaSettings(_Strict):
 class MeteringSettings(_Strict):
     """The metering job's knobs (see README: the job's guarantees)."""
 
-    max_out_of_orderness_s: int = Field(300, ge=0, description="watermark delay")
-    idle_timeout_s: int = Field(30, ge=1, description="a quiet partition stops holding windows")
-    dedup_horizon_days: int = Field(35, ge=1, description="how long an idempotency key is remembered")
-    max_future_s: int = Field(86400, ge=0, description="events further ahead of now are rejected")
-    checkpoint_interval_s: int = Field(10, ge=1)
-    parallelism: int = Field(2, ge=1)
-    local_rest_port: int = Field(0, ge=0, le=65535, description="MiniCluster REST port; 0 = any free one")
+    max_out_of_orderness_s: Int = Field(300, ge=0, description="watermark delay")
+    idle_timeout_s: Int = Field(30, ge=1, description="a quiet partition stops holding windows")
+    dedup_horizon_days: Int = Field(35, ge=1, description="how long an idempotency key is remembered")
+    max_future_s: Int = Field(86400, ge=0, description="events further ahead of now are rejected")
+    checkpoint_interval_s: Int = Field(10, ge=1)
+    parallelism: Int = Field(2, ge=1)
+    local_rest_port: Int = Field(0, ge=0, le=65535, description="MiniCluster REST port; 0 = any free one")
 
 
 class FlinkSettings(_Strict):
-    rest_port: int = Field(8081, ge=1, le=65535)
-    rpc_port: int = Field(6123, ge=1, le=65535)
-    taskmanager_slots: int = Field(2, ge=1, le=64)
-    start_timeout_s: float = Field(90.0, gt=0)
+    rest_port: Int = Field(8081, ge=1, le=65535)
+    rpc_port: Int = Field(6123, ge=1, le=65535)
+    taskmanager_slots: Int = Field(2, ge=1, le=64)
+    start_timeout_s: Float = Field(90.0, gt=0)
 
 
 class Settings(_Strict):
@@ -108,6 +138,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         loaded = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:  # a folder, unreadable, ...
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: (top level): must be a mapping (got {loaded!r})")
     return loaded
@@ -126,38 +158,47 @@ def read_stage_config(path: str | os.PathLike[str] | None, env_var: str,
     return str(path), file, read_yaml_mapping(file)
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
+def format_validation_error(source: str, exc: ValidationError,
+                            sources: Mapping[tuple[str, ...], str] | None = None) -> str:
+    """One line per error: source, path, message, value; `sources` names other sources by path prefix."""
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = tuple(str(p) for p in err["loc"] if p != "[key]")  # a bad mapping key: its path is the key
+        path = ".".join(loc) or "(top level)"
+        origin = next((name for keys, name in (sources or {}).items() if loc[:len(keys)] == keys), source)
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"{source}: {path}: {err['msg']}{shown}")
+        lines.append(f"{origin}: {path}: {err['msg']}{shown}")
     return "\n".join(lines)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Load settings; a bad file raises ConfigError naming file, path and value.
+                  environ: Mapping[str, str] | None = None, named_by: str | None = None) -> Settings:
+    """Load settings; a bad value raises ConfigError naming its source (file or variable), path and value.
 
-    `environ` (default: os.environ) supplies AFORO_CONFIG and the overrides.
+    `environ` (default: os.environ) supplies AFORO_CONFIG and the overrides. A file
+    the user named (`named_by`: "--config", say) must exist; the default one need not.
     """
     environ = os.environ if environ is None else environ
-    if path is None:
-        path = environ.get("AFORO_CONFIG") or (PROJECT_ROOT / "aforo.yaml")
-    path = Path(path)
+    if path is None and environ.get("AFORO_CONFIG"):
+        path, named_by = environ["AFORO_CONFIG"], "AFORO_CONFIG"
+    path = Path(PROJECT_ROOT / "aforo.yaml" if path is None else path)
     raw: dict[str, Any] = {}
     if path.exists():
         raw = read_yaml_mapping(path)
-    elif environ.get("AFORO_CONFIG"):
-        raise ConfigError(f"{path}: AFORO_CONFIG names a file that does not exist")
+    elif named_by:
+        raise ConfigError(f"{path}: {named_by} names a file that does not exist")
+    from_env: dict[tuple[str, ...], str] = {}
     for var, keys in _ENV_OVERRIDES.items():
-        if var in environ:
-            node = raw
-            for key in keys[:-1]:
-                node = node.setdefault(key, {})
+        if var not in environ:
+            continue
+        node: Any = raw
+        for key in keys[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
+        if isinstance(node, dict):  # else the file's section is not a mapping, which is reported
             node[keys[-1]] = environ[var]
+            from_env[keys] = var
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from exc
+        raise ConfigError(format_validation_error(str(path), exc, from_env)) from exc

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
+from click.core import ParameterSource
 
 from aforo.jars import ToolMissing
-from aforo.settings import ConfigError, load_settings
+from aforo.settings import PROJECT_ROOT, ConfigError, load_settings
 
 # Modules that each define `commands` (a list of click commands/groups).
 COMMAND_MODULES = [
@@ -34,24 +36,30 @@ class AforoGroup(click.Group):
 
 @click.group(cls=AforoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", envvar="AFORO_CONFIG", default=None,
-              help="Settings file (default: ./aforo.yaml if present, else embedded defaults).")
+              help=f"Settings file, or AFORO_CONFIG (default: {PROJECT_ROOT / 'aforo.yaml'} "
+                   "if present, else embedded defaults).")
 @click.version_option(package_name="aforo")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Aforo: meter API calls, price them exactly, invoice them once."""
-    ctx.obj = _LazySettings(config_path)
+    from_env = ctx.get_parameter_source("config_path") is ParameterSource.ENVIRONMENT
+    if config_path and not from_env:
+        # processes this command starts (`flink run -py jobs/metering.py`) read AFORO_CONFIG
+        os.environ["AFORO_CONFIG"] = os.path.abspath(config_path)
+    ctx.obj = _LazySettings(config_path, "AFORO_CONFIG" if from_env else "--config")
 
 
 class _LazySettings:
     """Settings loaded on first use, so `--help` works even with a broken file."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, named_by: str = "--config") -> None:
         self.path = path
+        self.named_by = named_by  # a file the user named must exist; the error says how it was named
         self._settings = None
 
     def get(self):  # type: ignore[no-untyped-def]
         if self._settings is None:
-            self._settings = load_settings(self.path)
+            self._settings = load_settings(self.path, named_by=self.named_by if self.path else None)
         return self._settings
 
 

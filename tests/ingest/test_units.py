@@ -73,3 +73,6 @@ def test_config_file_errors_name_the_path(tmp_path: Path) -> None:
     assert config.limits.max_batch_events == 50 and config.port == 8000
     with pytest.raises(ConfigError, match="does not exist"):
         load_ingest_config(tmp_path / "nope.yaml")
+    path.write_text("limits:\n  max_batch_events: true\n")  # YAML's true is not the number 1
+    with pytest.raises(ConfigError, match=r"limits.max_batch_events: Input should be a valid integer \(got True\)"):
+        load_ingest_config(path)
