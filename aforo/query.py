@@ -159,7 +159,9 @@ def connect(settings: Settings, sql: str = "", *, dead_letters: Reader = read_de
 
 def run_query(settings: Settings, sql: str, *,
               dead_letters: Reader = read_dead_letters) -> QueryResult:
-    """Run one query over the views; duckdb.Error for a bad query."""
+    """Run one query over the views; duckdb.Error for a bad query, an empty one or
+    several statements."""
+    _check_one_statement(sql)
     warnings: list[str] = []
     con = connect(settings, sql, dead_letters=dead_letters, warnings=warnings)
     try:
@@ -169,3 +171,16 @@ def run_query(settings: Settings, sql: str, *,
     finally:
         con.close()
     return QueryResult(columns, rows, warnings)
+
+
+def _check_one_statement(sql: str) -> None:
+    """DuckDB runs nothing for an empty query and returns only the last result of
+    several statements; refuse both rather than print nothing, or a part."""
+    with duckdb.connect() as parser:
+        count = len(parser.extract_statements(sql))
+    if count == 0:
+        raise duckdb.InvalidInputException(
+            "empty query: give one SQL statement, like \"SELECT count(*) FROM events\"")
+    if count > 1:
+        raise duckdb.InvalidInputException(
+            f"{count} statements: aforo sql runs one query at a time; run each separately")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner, Result
 
+from aforo.cli import events as cli_events
 from aforo.events import EventError, EventProducer, decode, encode, read_topic
 from aforo.generate import TrafficSpec, Truth, generate
+from aforo.settings import Settings
 
 pytestmark = pytest.mark.kafka
 
@@ -85,3 +89,35 @@ def test_malformed_record_in_topic_is_visible_not_fatal(settings, fresh_topic):
     assert {r.key for r in bad} == {b"bad", b"truncated"}
     assert all(r.error.startswith("(bytes): not a UsageEvent") for r in bad)
     assert bad[0].raw  # the original bytes are kept for the dead-letter path
+
+
+
+def read_cli(settings: Settings, topic: str) -> Result:
+    """`aforo topic read --topic <topic>` in-process with these settings."""
+    return CliRunner().invoke(cli_events.topic, ["read", "--topic", topic],
+                              obj=SimpleNamespace(get=lambda: settings))
+
+
+def test_topic_read_names_a_missing_topic_and_its_role(settings, kafka):
+    read = read_cli(settings, "dead_letters")  # made by `stack up`
+    assert read.exit_code == 0 and read.output.startswith("aforo.dead-letters: "), read.output
+
+    result = read_cli(settings, "nosuch")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: topic 'nosuch' does not exist at {settings.kafka.bootstrap}\n"
+
+    dead_letters = settings.kafka.topics["dead_letters"].model_copy(update={"name": "gone"})
+    kafka = settings.kafka.model_copy(update={"topics": {**settings.kafka.topics, "dead_letters": dead_letters}})
+    result = read_cli(settings.model_copy(update={"kafka": kafka}), "dead_letters")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: topic 'gone' (dead_letters) does not exist at ")
+
+
+@pytest.mark.slow
+def test_topic_read_says_when_kafka_cannot_be_reached(settings):
+    down = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"port": 1})})
+    result = read_cli(down, "usage_events")
+    assert result.exit_code == 2, result.output
+    # one line: neither a traceback nor librdkafka's log of every failed connect
+    assert result.stderr == ("error: Kafka at 127.0.0.1:1 cannot be reached to read topic"
+                             " 'aforo.usage-events' (usage_events) (is the stack up? `aforo stack up`)\n")

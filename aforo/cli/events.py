@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from confluent_kafka import KafkaError, KafkaException
 
 from aforo.events import EventProducer, read_topic
 from aforo.generate import DEFAULT_TENANTS, TrafficSpec, run, stderr_progress
@@ -78,6 +82,35 @@ def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int, 
                            **result["counts"]}, indent=1))
 
 
+@contextmanager
+def _kafka_errors(bootstrap: str, name: str, role: str) -> Iterator[None]:
+    """A missing topic or an unreachable broker is the user's to fix, not a defect:
+    one line on stderr and exit 2. librdkafka's own log (an ERROR for every failed
+    connect, ~20 a second) is silenced meanwhile: that line says it once."""
+    rdkafka = logging.getLogger(read_topic.__module__)
+    rdkafka.disabled = True
+    try:
+        yield
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        code = error.code() if error is not None else None
+        what = f"topic {name!r}" + (f" ({role})" if role != name else "")
+        if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            message = f"{what} does not exist at {bootstrap}"
+        elif code in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):
+            message = (f"Kafka at {bootstrap} cannot be reached to read {what}"
+                       " (is the stack up? `aforo stack up`)")
+        else:
+            message = f"reading {what} at {bootstrap}: {error.str() if error else exc}"
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)
+    except TimeoutError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        rdkafka.disabled = False
+
+
 @click.group()
 def topic() -> None:
     """Look at a Kafka topic."""
@@ -95,16 +128,17 @@ def read(obj, topic_role: str, show: int) -> None:  # type: ignore[no-untyped-de
     per_tenant: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     total = 0
-    for rec in read_topic(settings.kafka.bootstrap, name):
-        total += 1
-        if rec.error:
-            errors[rec.error.split(": ", 2)[-1].split(":")[0]] += 1
-            continue
-        assert rec.event is not None
-        per_tenant[rec.event["tenant_id"] or "(empty tenant id)"] += 1
-        if show > 0:
-            show -= 1
-            click.echo(json.dumps(rec.event, default=str))
+    with _kafka_errors(settings.kafka.bootstrap, name, topic_role):
+        for rec in read_topic(settings.kafka.bootstrap, name):
+            total += 1
+            if rec.error:
+                errors[rec.error.split(": ", 2)[-1].split(":")[0]] += 1
+                continue
+            assert rec.event is not None
+            per_tenant[rec.event["tenant_id"] or "(empty tenant id)"] += 1
+            if show > 0:
+                show -= 1
+                click.echo(json.dumps(rec.event, default=str))
     click.echo(f"{name}: {total:,} records, {total - sum(errors.values()):,} decoded, "
                f"{sum(errors.values()):,} not decodable")
     for tenant, n in per_tenant.most_common():

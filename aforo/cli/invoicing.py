@@ -32,6 +32,7 @@ from invoicing import (
     open_documents,
 )
 from invoicing.metric_sql import explain
+from invoicing.periods import PeriodLabel
 
 EXIT_DIFFERENCES = 3  # the close ran, and reconciliation found differences
 EXIT_BUSY = 75  # another close holds the billing database (EX_TEMPFAIL): retry
@@ -205,9 +206,11 @@ def invoices() -> None:
 @click.pass_obj
 def list_(obj, period: str | None, tenant: str | None, status: str | None) -> None:  # type: ignore[no-untyped-def]
     """One row per document."""
-    with _errors(), open_documents(obj.get()) as store:
-        docs = store.documents(label=period, tenant=tenant, status=status, lines=False)
-    docs = [d for d in docs if period is None or d.period_label == period]
+    with _errors():
+        label = None if period is None else str(PeriodLabel.parse(period))
+        with open_documents(obj.get()) as store:
+            docs = store.documents(label=label, tenant=tenant, status=status, lines=False)
+    docs = [d for d in docs if label is None or d.period_label == label]
     _table(("number", "id", "kind", "status", "tenant", "period", "total", "issued", "due"), [
         (d.number or "-", d.invoice_id, d.kind, d.status, d.tenant_id, d.period_label,
          _money(d.total, d.currency), d.issue_date or "-", d.due_date or "-") for d in docs])
@@ -280,8 +283,12 @@ def render(obj, reference: str, fmt: str, out: Path | None,  # type: ignore[no-u
               show_default=True)
 @click.pass_obj
 def sql(obj, query: str, fmt: str) -> None:  # type: ignore[no-untyped-def]
-    """Run DuckDB SQL over the views events, line_items, late_events, invoices,
-    invoice_lines, close_runs, close_discrepancies and dead_letters."""
+    """Run one DuckDB SQL query over the views events, line_items, late_events,
+    invoices, invoice_lines, close_runs, close_discrepancies and dead_letters.
+
+    One statement, one result: an empty query or several statements (separated
+    by ';') are refused with exit 2; run each separately.
+    """
     with _errors():
         try:
             result = run_query(obj.get(), query)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from aforo.query import run_query
 from aforo.settings import Settings
@@ -95,6 +96,30 @@ def test_sql_reads_only_committed_files(home: Settings) -> None:
     assert list((home.data_dir / "events").glob("*/.part-*"))
     result = invoke(home, "sql", ["SELECT count(*) AS n FROM events", "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.output)["n"] > 100_000
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("", "error: empty query: give one SQL statement"),
+    (" ;\n", "error: empty query: give one SQL statement"),
+    ("SELECT 1; SELECT 2", "error: 2 statements: aforo sql runs one query at a time"),
+])
+def test_sql_refuses_an_empty_query_and_several_statements(home: Settings, query: str,
+                                                           message: str) -> None:
+    result = invoke(home, "sql", [query])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(message) and result.stdout == ""
+    # a ';' inside a literal, or a trailing one, is still one statement
+    one = invoke(home, "sql", ["SELECT ';' AS s;", "--format", "csv"])
+    assert (one.exit_code, one.output) == (0, "s\n;\n")
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-1", "november"])
+def test_invoices_list_refuses_a_period_as_close_does(home: Settings, period: str) -> None:
+    closed = invoke(home, "close", ["--period", period])
+    listed = invoke(home, "invoices", ["list", "--period", period])
+    assert closed.exit_code == listed.exit_code == 2
+    assert listed.stderr == closed.stderr and listed.stderr.startswith(f"error: period {period!r}: ")
+    assert listed.stdout == ""
 
 
 def test_dead_letters_view_is_empty_with_a_warning_when_kafka_is_down(home: Settings) -> None:
