@@ -342,7 +342,7 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
     month = Period(datetime(label.year, label.month, 1, tzinfo=UTC),
                    datetime(*_next(label), 1, tzinfo=UTC))
     scopes = [Scope(t.tenant_id, t.period, True, _value_metrics(t.charges)) for t in plan]
-    usage = collect_usage(data_dir, scopes, catalog.metrics,
+    usage = collect_usage(data_dir, scopes, catalog.metrics, catalog.per_tenant_metrics(),
                           known_tenants=catalog.customers if tenant is None else None,
                           month=month if tenant is None else None)
     if not allow_empty and not usage.files["line_items"] and not usage.files["events"]:
@@ -353,7 +353,7 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
                         if line.metric and line.price_model == "percentage"))
         for d in earlier_docs.values()
     ]
-    earlier_usage = collect_usage(data_dir, earlier_scopes, catalog.metrics)
+    earlier_usage = collect_usage(data_dir, earlier_scopes, catalog.metrics, catalog.per_tenant_metrics())
 
     for t in plan:
         _close_tenant(catalog, config, label, t, now, usage, earlier_usage, existing,

@@ -201,10 +201,14 @@ def collect_usage(
     data_dir: Path,
     scopes: list[Scope],
     metrics: Mapping[str, Metric],
+    per_tenant: frozenset[str],
     known_tenants: Iterable[str] | None = None,
     month: Period | None = None,
 ) -> Usage:
     """Read everything the close needs about `scopes` in one in-memory DuckDB.
+
+    `per_tenant` are the metrics the metering job streams one row per tenant and hour
+    for (api '', Catalog.per_tenant_metrics): the archive is compared with them so.
 
     `known_tenants` and `month` (the label's calendar month in UTC) ask for the
     usage of tenants the catalog does not know, which the metering job files
@@ -237,6 +241,7 @@ def collect_usage(
         con.register("close_metrics", pa.table({
             "metric": pa.array(sorted(metrics), pa.string()),
             "aggregation": pa.array([metrics[k].aggregation for k in sorted(metrics)], pa.string()),
+            "per_tenant": pa.array([k in per_tenant for k in sorted(metrics)], pa.bool_()),
         }))
         _read_streamed_usage(con, usage)
         if any(s.reconcile for s in scopes):

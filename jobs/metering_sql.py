@@ -81,16 +81,10 @@ def _metrics(catalog: Catalog) -> list[Metric]:
     return [catalog.metrics[key] for key in sorted(catalog.metrics)]
 
 
-# A metric whose period quantity is not a sum of its hours' (its peak, its latest
-# value, its distinct values) is the tenant's across APIs: its hourly rows are per
-# tenant (api ''), one per hour, so the rating sees the previous hour's period-to-date.
-_PER_TENANT_AGGREGATIONS = ("max", "latest", "unique_count")
-
-
 def _per_tenant(catalog: Catalog, metric: Metric) -> bool:
-    """Its hourly rows are per tenant (api ''): a metric priced per transaction (rated in
-    strict event-time order across the tenant's APIs), a max, latest or unique_count metric."""
-    return metric.key in catalog.value_metrics() or metric.aggregation in _PER_TENANT_AGGREGATIONS
+    """Its hourly rows are per tenant (api ''), so the rating sees the previous hour's
+    period-to-date across the tenant's APIs (Catalog.per_tenant_metrics)."""
+    return metric.key in catalog.per_tenant_metrics()
 
 
 def _row_api(catalog: Catalog, metric: Metric) -> str:

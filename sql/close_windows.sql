@@ -26,19 +26,17 @@ FULL JOIN (
     GROUP BY ALL
 ) AS late USING (tenant_id, period_start, metric, api, window_start)
 FULL JOIN (
-    -- a metric priced per transaction, a max and a latest metric stream one row per
-    -- tenant and hour (api '')
+    -- a metric priced per transaction (by any plan), a max, latest and unique_count
+    -- metric stream one row per tenant and hour (api ''): close_metrics.per_tenant
     SELECT s.tenant_id, s.period_start, me.metric,
-           CASE WHEN v.metric IS NULL AND me.aggregation NOT IN ('max', 'latest')
-                THEN me.api ELSE '' END AS api,
+           CASE WHEN cm.per_tenant THEN '' ELSE me.api END AS api,
            date_trunc('hour', me.event_time) AS window_start,
            sum(me.num) AS archive_total, max(me.num) AS archive_largest
     FROM metric_events AS me
     JOIN close_suspects AS s
       ON me.tenant_id = s.tenant_id AND me.metric = s.metric
      AND me.event_time >= s.period_start AND me.event_time < s.period_end
-    LEFT JOIN close_value_metrics AS v
-      ON v.tenant_id = me.tenant_id AND v.metric = me.metric
+    JOIN close_metrics AS cm ON cm.metric = me.metric
     GROUP BY ALL
 ) AS archive USING (tenant_id, period_start, metric, api, window_start)
 JOIN close_metrics AS m USING (metric)

@@ -12,6 +12,9 @@ from aforo.catalog.model import Customer, Metric, Period, Plan, PlanVersion, Res
 from aforo.catalog.periods import as_utc, period_containing
 from aforo.pricing import Price
 
+# Aggregations whose period quantity is not a sum of per-API hours: their hourly rows are the tenant's.
+PER_TENANT_AGGREGATIONS = ("max", "latest", "unique_count")
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -67,6 +70,14 @@ class Catalog:
             for plan in self.plans.values() for version in plan.versions for charge in version.charges
             if charge.metric and charge.price.model.rates == "values"
         )
+
+    def per_tenant_metrics(self) -> frozenset[str]:
+        """Metrics whose hourly rows are the tenant's (api ''), not one per API: those priced per
+        transaction (rated in event-time order across the tenant's APIs), and those whose period
+        quantity is not a sum of per-API hours (the peak, the latest value, the distinct values).
+        The metering job streams them so and the close reconciles them so."""
+        return self.value_metrics() | frozenset(
+            key for key, metric in self.metrics.items() if metric.aggregation in PER_TENANT_AGGREGATIONS)
 
     def charges_for(self, tenant_id: str, at: datetime) -> list[ResolvedCharge]:
         """The tenant's charges at `at`, in plan order, with their overrides applied.

@@ -4,7 +4,7 @@ line by line (run record and CLI), never corrected silently."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -12,12 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from aforo.catalog import Catalog
 from aforo.settings import Settings
 from aforo.tables import EVENTS, LINE_ITEMS
 from invoicing import InvoicingConfig, close_period, open_documents
 from invoicing.store import database_path
 from tests.invoicing.conftest import DEC_3, invoke
-from tests.invoicing.support import Event
+from tests.invoicing.support import Event, write_tables
 
 
 def _acme_rows(settings: Settings) -> pa.Table:
@@ -113,3 +114,25 @@ def test_a_stray_transaction_is_reported_in_its_streamed_hour(
     assert len(reported) == 1, result.output
     assert f"hour {stray.time:%Y-%m-%d %H}:00Z api -: line items " in reported[0]
     assert "(1 rows)" in reported[0] and f"(difference -{stray.value})" in reported[0]
+
+
+def test_transactions_of_a_tenant_whose_plan_does_not_price_them_reconcile_per_tenant(
+        home: Settings, catalog: Catalog) -> None:
+    # payment_value is priced per transaction by another plan, so the job streams every
+    # tenant's payments one row per tenant and hour (api ''), acme's too (rated at zero):
+    # the archive is compared with that row, whatever API the payments name.
+    at = datetime(2026, 11, 12, 9, 15, tzinfo=UTC)
+    paid = [Event(f"acme-pay-{i}", "acme", "payment", at + timedelta(minutes=i), "payments", value="12.50")
+            for i in range(3)]
+    write_tables(home.data_dir, catalog, paid, part="acme-payments")
+    stray = replace(paid[0], key="acme-pay-stray", value="7.25")
+    folder = home.data_dir / "events" / f"event_date={stray.time:%Y-%m-%d}"
+    pq.write_table(pa.Table.from_pylist([stray.record()], EVENTS), folder / "part-stray.parquet")
+
+    result = invoke(home, "close", ["--period", "2026-11", "--now", DEC_3.isoformat()])
+    assert result.exit_code == 3, result.output
+    reported = [line.strip() for line in result.output.splitlines()
+                if line.startswith("  [quantity] acme payment_value")]
+    assert len(reported) == 1, result.output  # the stray payment, not the hour's archive beside its row
+    assert "hour 2026-11-12 09:00Z api -: line items 37.5 (1 rows)" in reported[0]
+    assert "(difference -7.25)" in reported[0]
