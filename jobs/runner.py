@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions, SourceProgress
 from aforo.generate import stderr_progress
-from aforo.lag import advance_committed, committed_offsets, end_offsets, records_between
+from aforo.lag import advance_committed, committed_offsets, end_offsets, pending_records, records_between
 from aforo.settings import PROJECT_ROOT, Settings
 from aforo.stack.submit import submit
 from jobs.metering import JobOptions, start
@@ -39,8 +39,11 @@ class RunResult:
     job_id: str
     savepoint: str | None
     seconds: float
-    records: int  # messages of the usage-events topic this run consumed
-    checkpoints: int = 0
+    # Messages of the usage-events topic a bounded run consumed: from the consumer group's
+    # offsets at its start (where a drained stop leaves them) to the topic's end then.
+    # None for an unbounded run, which is stopped before anything counts them.
+    records: int | None
+    checkpoints: int | None = None
     last_checkpoint_ms: int | None = None  # end-to-end duration of the last completed checkpoint
     last_checkpoint_bytes: int | None = None  # its full state size
     catch_up_seconds: float | None = None  # from the job's submission to all records checkpointed
@@ -189,7 +192,8 @@ def check_restorable(rest: FlinkRest, job_id: str, state: str) -> None:
 
 
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
-                    ends: dict[int, int], started: float, timeout_s: float, progress: Progress) -> RunResult:
+                    ends: dict[int, int], records: int, started: float, timeout_s: float,
+                    progress: Progress) -> RunResult:
     submitted = time.monotonic()
     wait_caught_up(settings, rest, job_id, options.group_prefix, ends, timeout_s, progress)
     catch_up = time.monotonic() - submitted
@@ -208,7 +212,6 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
     # drained savepoint has consumed.
     advance_committed(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name,
                       options.group_prefix, ends)
-    records = sum(ends.values())
     return RunResult(job_id, location, time.monotonic() - started, records, checkpoints,
                      last.get("end_to_end_duration"), last.get("state_size"), catch_up, dropped)
 
@@ -216,11 +219,20 @@ def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: J
 _PORT_ATTEMPTS = 3
 
 
+def _work(settings: Settings, options: JobOptions) -> tuple[dict[int, int], int]:
+    """The topic's end offsets now (where a bounded run stops) and the records before them
+    that the consumer group has not committed (what the run will consume)."""
+    ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
+    pending = pending_records(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name,
+                              options.group_prefix, ends)
+    return ends, pending
+
+
 def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
               timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Run the job on a MiniCluster inside this process."""
     started = time.monotonic()
-    ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
+    ends, pending = _work(settings, options)
     recovery = recovery_config(settings, fresh)
     if recovery:
         progress(f"resuming from {recovery[RECOVERY_PATH]}")
@@ -242,7 +254,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
     record_local_run(settings, job_id, rest.base_url)
     progress(f"metering job {job_id} running on a local MiniCluster (REST {rest.base_url})")
     if bounded:
-        return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
+        return _finish_bounded(settings, rest, job_id, options, ends, pending, started, timeout_s, progress)
     unreachable: FlinkRestError | None = None
     try:
         while True:
@@ -258,7 +270,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
         progress("stopping with a savepoint (Ctrl-C again to abort)")
         location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=False)
         remember(settings, location, job_id, drained=False)
-        return RunResult(job_id, location, time.monotonic() - started, 0)
+        return RunResult(job_id, location, time.monotonic() - started, None)
     if state in ("FINISHED", "unreachable"):
         # Stopped from elsewhere (`aforo job stop`), which records the savepoint once it is taken.
         deadline = time.monotonic() + 30
@@ -266,7 +278,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
             time.sleep(0.5)
         if location:
             progress(f"stopped with savepoint {location} (`aforo job stop`)")
-            return RunResult(job_id, location, time.monotonic() - started, 0)
+            return RunResult(job_id, location, time.monotonic() - started, None)
         if unreachable is not None:
             raise unreachable
     raise FlinkRestError(f"job {job_id} ended: {state}")
@@ -277,7 +289,7 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
                       timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Submit with `flink run -py` (detached); with bounded, watch it and stop it."""
     started = time.monotonic()
-    ends = end_offsets(settings.kafka.bootstrap, settings.kafka.topic("usage_events").name)
+    ends, pending = _work(settings, options)
     job_args = ["--group-prefix", options.group_prefix]
     if options.fail_once_after:
         job_args += ["--fail-once-after", str(options.fail_once_after), "--fail-marker", options.fail_marker]
@@ -298,8 +310,8 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
         progress(METRICS_CHANGED)
     progress(f"metering job {job_id} submitted to {jobmanager}")
     if not bounded:
-        return RunResult(job_id, None, time.monotonic() - started, 0)
-    return _finish_bounded(settings, rest, job_id, options, ends, started, timeout_s, progress)
+        return RunResult(job_id, None, time.monotonic() - started, None)
+    return _finish_bounded(settings, rest, job_id, options, ends, pending, started, timeout_s, progress)
 
 
 def _running_job(rest_urls: list[str], job_id: str | None) -> tuple[FlinkRest, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,10 +42,10 @@ def _stdout_for_the_report() -> Iterator[TextIO]:
 
 
 def _report(result: RunResult, out: TextIO | None = None) -> None:
-    rate = result.records / result.seconds if result.seconds else 0
+    rate = round(result.records / result.seconds) if result.records is not None and result.seconds else None
     click.echo(json.dumps({"job_id": result.job_id, "savepoint": result.savepoint,
                            "seconds": round(result.seconds, 2), "records": result.records,
-                           "records_per_second": round(rate), "checkpoints": result.checkpoints,
+                           "records_per_second": rate, "checkpoints": result.checkpoints,
                            "last_checkpoint_ms": result.last_checkpoint_ms,
                            "last_checkpoint_bytes": result.last_checkpoint_bytes,
                            "catch_up_seconds": None if result.catch_up_seconds is None
@@ -148,7 +149,17 @@ def explain(obj, catalog_dir, plan) -> None:  # type: ignore[no-untyped-def]
     from jobs.metering import execution_plan
 
     with _stdout_for_the_report() as out:
-        out.write(execution_plan(settings, catalog))
+        out.write(printable(execution_plan(settings, catalog)))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(plan: str) -> str:
+    """The plan shows string literals raw, and the job's SQL has CHR(0) in some: a NUL
+    makes grep and pagers take the output for binary. Escape control characters
+    (not newlines or tabs) as \\uXXXX for printing; the job's SQL is unchanged."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", plan)
 
 
 commands = [job]
