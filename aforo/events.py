@@ -210,6 +210,18 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 10.0)
             time.sleep(0.2)
 
 
+def _topic_metadata(consumer: Consumer, topic: str, settle_s: float = 3.0) -> Any:
+    """A topic created a moment ago (`aforo stack up`) can still be missing from the
+    broker's metadata: ask again for a few seconds before calling it unknown."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        if (meta.error is None or meta.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
+                or time.monotonic() > deadline):
+            return meta
+        time.sleep(0.2)
+
+
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[ConsumedRecord]:
     """Every record from the start of `topic` to its end as of the call; bad ones carry `error`."""
     consumer = Consumer({
@@ -218,7 +230,7 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[
         "isolation.level": "read_committed",
     })
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        meta = _topic_metadata(consumer, topic)
         if meta.error is not None:
             raise KafkaException(meta.error)
         ends: dict[int, int] = {}
