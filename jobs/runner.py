@@ -90,9 +90,20 @@ def wait_caught_up(settings: Settings, rest: FlinkRest, job_id: str, group: str,
         if time.monotonic() > deadline:
             raise FlinkRestError(f"{pending} records still pending after {timeout_s}s")
         if time.monotonic() - last > 5:
-            progress(f"{pending:,} records to go (job {state})")
+            progress(f"{_left_to_read(positions, committed, ends):,} records to read, {pending:,} not yet "
+                     f"checkpointed (job {state})")
             last = time.monotonic()
         time.sleep(0.5)
+
+
+def _left_to_read(positions: KafkaSourcePositions, committed: dict[int, int], ends: dict[int, int]) -> int:
+    """What the source has still to fetch, for progress: the group's commits come only with
+    checkpoints, and late in a short run. Offsets, so a transaction marker counts as one."""
+    try:
+        fetched = positions.fetched()
+    except FlinkRestError:
+        fetched = {}
+    return sum(max(0, end - max(fetched.get(p, -1) + 1, committed.get(p, 0))) for p, end in ends.items())
 
 
 # How old a REST metric reading may be: the REST endpoint answers from its cache
