@@ -54,27 +54,30 @@ def read_plan(obj: object, errors: list[str], known: Known | None = None) -> Pla
     versions: list[PlanVersion] = []
     previous: tuple[int, datetime] | None = None
     for index, item in enumerate(items):
+        head: list[tuple[int, datetime]] = []
         version = _read_version(
-            item, join("versions", index), errors, index, currency, anchor, known
+            item, join("versions", index), errors, index, currency, anchor, known, head
         )
-        if version is None:
+        if not head:  # its version or effective_from is itself wrong
             previous = None
             continue
+        number, effective_from = head[0]
         if previous is not None:
             path = join("versions", index)
-            if version.version <= previous[0]:
+            if number <= previous[0]:
                 errors.append(
                     f"{path}.version: must be greater than versions[{index - 1}].version"
-                    f" ({previous[0]}) (got {version.version})"
+                    f" ({previous[0]}) (got {number})"
                 )
-            if version.effective_from <= previous[1]:
+            if effective_from <= previous[1]:
                 errors.append(
                     f"{path}.effective_from: must be later than versions[{index - 1}]"
                     f".effective_from ({previous[1].isoformat()})"
-                    f" (got {version.effective_from.isoformat()})"
+                    f" (got {effective_from.isoformat()})"
                 )
-        previous = (version.version, version.effective_from)
-        versions.append(version)
+        previous = head[0]
+        if version is not None:
+            versions.append(version)
     fields.finish()
     if len(errors) > start or key is None:
         return None
@@ -83,7 +86,7 @@ def read_plan(obj: object, errors: list[str], known: Known | None = None) -> Pla
 
 def _read_version(
     obj: object, path: str, errors: list[str], index: int, currency: str | None, anchor: int,
-    known: Known,
+    known: Known, head: list[tuple[int, datetime]],
 ) -> PlanVersion | None:
     fields = Fields(obj, path, errors)
     if not fields.valid:
@@ -91,6 +94,8 @@ def _read_version(
     start = len(errors)
     number = fields.integer("version", minimum=1, maximum=1_000_000) or index + 1
     effective_from = read_instant(fields, "effective_from", required=True)
+    if len(errors) == start and effective_from is not None:
+        head.append((number, effective_from))  # the order checks need only these two
     own_currency = read_currency(fields) or currency
     if own_currency is None and not fields.has("currency"):
         fields.fail("currency", "required (here or at the top of the plan)")

@@ -1,7 +1,9 @@
-"""What an invoice for some usage would be: every charge rated, every line rounded.
+"""What an invoice for some usage would be: every charge rated and rounded as an invoice does.
 
-Rounding happens here, once per breakdown line (half-up to the currency's minor
-unit), and the total is the sum of the rounded lines, as the semantics page says.
+An invoice has one line per charge (invoicing/build.py), rounded once from the
+charge's exact amount (half-up to the currency's minor unit); the charge's
+breakdown lines explain it and stay exact. The total is the sum of the rounded
+charge lines (docs/pricing.md).
 """
 
 from __future__ import annotations
@@ -11,27 +13,32 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from aforo.catalog.model import ResolvedCharge
-from aforo.pricing import BreakdownLine, Rating, rate, rate_values, round_money
+from aforo.pricing import Rating, rate, rate_values, round_money
 from aforo.pricing.numbers import CONTEXT
 
 Usage = Mapping[str, Decimal | Sequence[Decimal]]
 
 
 @dataclass(frozen=True, slots=True)
-class PreviewLine:
+class PreviewCharge:
+    """One invoice line: the charge's exact rating and its amount rounded once."""
+
     charge_key: str
-    charge_name: str
-    line: BreakdownLine
+    name: str
+    rating: Rating
     rounded: Decimal
 
 
 @dataclass(frozen=True, slots=True)
 class InvoicePreview:
     currency: str
-    ratings: Mapping[str, Rating]
-    lines: tuple[PreviewLine, ...]
+    charges: tuple[PreviewCharge, ...]
     exact_total: Decimal
     total: Decimal
+
+    @property
+    def ratings(self) -> Mapping[str, Rating]:
+        return {c.charge_key: c.rating for c in self.charges}
 
 
 def _quantity(used: Decimal | Sequence[Decimal] | None) -> Decimal:
@@ -52,25 +59,21 @@ def _values(used: Decimal | Sequence[Decimal] | None) -> Sequence[Decimal]:
 def preview_invoice(charges: Sequence[ResolvedCharge], usage: Usage) -> InvoicePreview:
     """Rate each charge on the usage of its metric (a quantity, or the ordered
     transaction values for a percentage price; a charge without a metric is rated
-    at 0) and round each line. All charges must share one currency."""
+    at 0) and round each charge once. All charges must share one currency."""
     currencies = {c.currency for c in charges}
     if len(currencies) > 1:
         raise ValueError(f"charges in more than one currency: {sorted(currencies)}")
     currency = currencies.pop() if currencies else "USD"
-    ratings: dict[str, Rating] = {}
-    lines: list[PreviewLine] = []
+    rated: list[PreviewCharge] = []
     for charge in charges:
         used = usage.get(charge.metric) if charge.metric else None
         if charge.price.model.rates == "values":
             rating = rate_values(charge.price, _values(used))
         else:
             rating = rate(charge.price, _quantity(used))
-        ratings[charge.charge_key] = rating
-        lines.extend(
-            PreviewLine(charge.charge_key, charge.name, line, round_money(line.amount, currency))
-            for line in rating.lines
-        )
+        rated.append(PreviewCharge(charge.charge_key, charge.name, rating,
+                                   round_money(rating.amount, currency)))
     with localcontext(CONTEXT):
-        exact = sum((r.amount for r in ratings.values()), Decimal(0))
-        total = sum((line.rounded for line in lines), Decimal(0))
-    return InvoicePreview(currency, ratings, tuple(lines), exact, total)
+        exact = sum((c.rating.amount for c in rated), Decimal(0))
+        total = sum((c.rounded for c in rated), Decimal(0))
+    return InvoicePreview(currency, tuple(rated), exact, total)

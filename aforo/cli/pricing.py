@@ -104,7 +104,7 @@ def _number(text: str, name: str, option: str) -> Decimal:
 
 @price.command()
 @click.option("--price", "price_text", metavar="PRICE",
-              help="A price as JSON (the semantics page format), or @file.yaml.")
+              help="A price as JSON (the format of docs/pricing.md), or @file.yaml.")
 @click.option("--quantity", metavar="Q", help="The period's raw quantity.")
 @click.option("--values", "values_text", metavar="V1,V2,...",
               help="Ordered transaction values, for a percentage price.")
@@ -349,8 +349,9 @@ def _parse_at(text: str | None) -> datetime:
 @click.pass_obj
 def simulate(obj, plan_key: str, usage_text: str, catalog_dir: Path | None,  # type: ignore[no-untyped-def]
              at_text: str | None, as_json: bool) -> None:
-    """Print the invoice a customer on PLAN would get for this usage: each
-    breakdown line exact and rounded (half-up, per line), and the total."""
+    """Print the invoice a customer on PLAN would get for this usage: one line per
+    charge, rounded once (half-up) from its exact amount, with its exact breakdown
+    lines under it; the total is the sum of the rounded charge lines."""
     cat = load_catalog(catalog_dir if catalog_dir is not None else obj.get().catalog_dir)
     at = _parse_at(at_text)
     if plan_key not in cat.plans:
@@ -377,17 +378,24 @@ def _preview_json(head: dict[str, Any], preview: InvoicePreview) -> dict[str, An
     return {
         **head,
         "currency": preview.currency,
-        "lines": [
+        "charges": [
             {
-                "charge": pl.charge_key,
-                "key": pl.line.key,
-                "description": pl.line.description,
-                "quantity": format_decimal(pl.line.quantity),
-                "unit_amount": format_decimal(pl.line.unit_amount),
-                "amount": format_decimal(pl.line.amount),
-                "rounded": f"{pl.rounded:f}",
+                "charge": cl.charge_key,
+                "name": cl.name,
+                "amount": format_decimal(cl.rating.amount),
+                "rounded": f"{cl.rounded:f}",
+                "lines": [
+                    {
+                        "key": line.key,
+                        "description": line.description,
+                        "quantity": format_decimal(line.quantity),
+                        "unit_amount": format_decimal(line.unit_amount),
+                        "amount": format_decimal(line.amount),
+                    }
+                    for line in cl.rating.lines
+                ],
             }
-            for pl in preview.lines
+            for cl in preview.charges
         ],
         "exact_total": format_decimal(preview.exact_total),
         "total": f"{preview.total:f}",
@@ -398,16 +406,15 @@ def _preview_text(head: dict[str, Any], preview: InvoicePreview) -> Iterator[str
     yield (f"plan {head['plan']} v{head['version']} ({preview.currency}) at {head['at']},"
            f" catalog {head['catalog_revision']}")
     rows = [("charge", "line", "description", "exact", "rounded")]
-    rows += [
-        (pl.charge_key, pl.line.key, pl.line.description, format_decimal(pl.line.amount),
-         f"{pl.rounded:f}")
-        for pl in preview.lines
-    ]
+    for cl in preview.charges:
+        rows.append((cl.charge_key, "", cl.name, format_decimal(cl.rating.amount), f"{cl.rounded:f}"))
+        rows += [("", line.key, line.description, format_decimal(line.amount), "")
+                 for line in cl.rating.lines]
     rows.append(("total", "", "", format_decimal(preview.exact_total), f"{preview.total:f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         yield (f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  "
-               f"{row[3]:>{widths[3]}}  {row[4]:>{widths[4]}}")
+               f"{row[3]:>{widths[3]}}  {row[4]:>{widths[4]}}").rstrip()
 
 
 commands = [catalog, price]

@@ -6,7 +6,7 @@
     rate_change(price, before, after)      # F(after) - F(before): ptd may fall (latest)
     round_money(amount, "USD")             # once, per invoice line
 
-The semantics are /work/shared/reference/pricing-semantics.md; `rating` declares
+The semantics are docs/pricing.md (the contract); `rating` declares
 the order of the steps, `models/` holds one module per model.
 """
 

@@ -58,7 +58,7 @@ class Price:
         return units
 
     def to_dict(self) -> dict[str, Any]:
-        """The price as the semantics page writes it; `parse_price` reads it back equal."""
+        """The price as docs/pricing.md writes it; `parse_price` reads it back equal."""
         out: dict[str, Any] = {"model": self.model.name, **self.model.to_dict()}
         if self.transform is not None:
             out["transform"] = self.transform.to_dict()

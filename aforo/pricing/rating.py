@@ -1,6 +1,6 @@
 """Rating: the entry points, and the one place the order of the steps is declared.
 
-A whole-period rating applies, in this order (the semantics page's order):
+A whole-period rating applies, in this order (docs/pricing.md's order):
 
 1. `transform`   raw quantity -> billing units (bytes -> GB)
 2. `free_units`  subtracted, never below 0 (a `free-units` line shows them)

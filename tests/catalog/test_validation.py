@@ -172,6 +172,25 @@ def test_versions_must_ascend(load_errors) -> None:
     ]
 
 
+@pytest.mark.parametrize("bad", [0, 1])
+def test_version_order_is_checked_in_versions_with_other_errors(load_errors, bad) -> None:
+    # Two `version: 1` entries, effective_from descending, and a duplicate charge key in
+    # one of them: every problem is reported at once, not the order ones after the fix.
+    once = CHARGE.format(key="c", metric="api_calls", price=FLAT)
+    twice = once + once
+    text = (f"key: p\ncurrency: USD\nversions:\n  - version: 1\n    effective_from: 2026-06-01\n"
+            f"    charges:\n{twice if bad == 0 else once}"
+            f"  - version: 1\n    effective_from: 2026-01-01\n"
+            f"    charges:\n{twice if bad == 1 else once}")
+    assert load_errors(plans__x_yaml=text) == [
+        (f"plans/x.yaml: versions[{bad}].charges[1].key: duplicate charge key, also charges[0]"
+         " (got 'c')"),
+        "plans/x.yaml: versions[1].version: must be greater than versions[0].version (1) (got 1)",
+        ("plans/x.yaml: versions[1].effective_from: must be later than"
+         " versions[0].effective_from (2026-06-01T00:00:00+00:00) (got 2026-01-01T00:00:00+00:00)"),
+    ]
+
+
 CUSTOMER = """tenant_id: {tenant}
 name: X
 email: x@x.example

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from aforo.cli.pricing import Quoter, price
+from aforo.pricing import round_money
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "catalog"
@@ -143,21 +145,86 @@ def test_real_subprocess_json_lines_with_a_bad_line() -> None:
     ]
 
 
-def test_simulate_prints_exact_and_rounded_lines_and_the_total() -> None:
+def test_simulate_rounds_each_charge_once_and_totals_the_rounded_charges() -> None:
     result = run("simulate", "--plan", "growth", "--at", "2026-11-15T00:00:00Z", "--usage",
                  "api_calls=47200,bandwidth_bytes=123456789012,compute_ms=1000000", "--json")
     assert result.exit_code == 0, result.output
     invoice = json.loads(result.stdout)
     assert (invoice["plan"], invoice["version"], invoice["currency"]) == ("growth", 1, "USD")
-    assert [(x["charge"], x["key"], x["amount"], x["rounded"]) for x in invoice["lines"]] == [
-        ("api_calls", "tier-1-unit", "100", "100.00"),
-        ("api_calls", "tier-2-unit", "186", "186.00"),
-        ("bandwidth", "unit", "11.11111101108", "11.11"),
-        ("compute", "unit", "2.1", "2.10"),
-        ("platform_fee", "flat", "49", "49.00"),
+    assert [(c["charge"], c["amount"], c["rounded"]) for c in invoice["charges"]] == [
+        ("api_calls", "286", "286.00"),
+        ("bandwidth", "11.11111101108", "11.11"),
+        ("compute", "2.1", "2.10"),
+        ("platform_fee", "49", "49.00"),
     ]
+    assert [(x["key"], x["quantity"], x["unit_amount"], x["amount"])
+            for x in invoice["charges"][0]["lines"]] == [
+        ("tier-1-unit", "10000", "0.01", "100"), ("tier-2-unit", "37200", "0.005", "186"),
+    ]
+    assert all("rounded" not in x for c in invoice["charges"] for x in c["lines"])
     assert invoice["exact_total"] == "348.21111101108"
     assert invoice["total"] == "348.21"
+
+
+HALFCENT = """\
+key: halfcent
+name: Half cent
+currency: USD
+billing_period: {interval: monthly, anchor_day: 1}
+versions:
+  - version: 1
+    effective_from: 2026-01-01
+    charges:
+      - key: api_calls
+        name: API calls
+        metric: api_calls
+        price: {model: graduated, tiers: [{up_to: "1", unit_amount: "0.005"}, {up_to: null, unit_amount: "0.0075"}]}
+"""
+
+
+@pytest.fixture
+def halfcent_catalog(tmp_path: Path) -> Path:
+    root = tmp_path / "catalog"
+    shutil.copytree(CATALOG, root)
+    (root / "plans" / "halfcent.yaml").write_text(HALFCENT)
+    return root
+
+
+def test_simulate_bills_what_the_invoice_bills_not_rounded_tiers(halfcent_catalog: Path) -> None:
+    # 0.005 + 2 x 0.0075 = 0.02 exactly: the invoice bills 0.02. Rounding each tier
+    # line (0.01 + 0.02) would have made it 0.03.
+    args = ("simulate", "--catalog", str(halfcent_catalog), "--plan", "halfcent",
+            "--usage", "api_calls=3", "--at", "2026-11-15T00:00:00Z")
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    invoice = json.loads(result.stdout)
+    assert (invoice["exact_total"], invoice["total"]) == ("0.02", "0.02")
+    [charge] = invoice["charges"]
+    assert (charge["charge"], charge["amount"], charge["rounded"]) == ("api_calls", "0.02", "0.02")
+    assert [x["amount"] for x in charge["lines"]] == ["0.005", "0.015"]
+    text = run(*args)
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[1:] == [
+        "charge     line         description                   exact  rounded",
+        "api_calls               API calls                      0.02     0.02",
+        "           tier-1-unit  Tier 1 (up to 1): 1 x 0.005   0.005",
+        "           tier-2-unit  Tier 2 (above 1): 2 x 0.0075  0.015",
+        "total                                                  0.02     0.02",
+    ]
+
+
+@pytest.mark.parametrize(("usage", "exact", "total"), [
+    ("api_calls=1", "0.005", "0.01"),   # a half cent rounds up, once
+    ("api_calls=2", "0.0125", "0.01"),  # not 0.01 + 0.01
+    ("api_calls=4", "0.0275", "0.03"),  # not 0.01 + 0.03
+])
+def test_simulate_total_is_the_invoice_rounding_of_each_charge(
+        halfcent_catalog: Path, usage: str, exact: str, total: str) -> None:
+    result = run("simulate", "--catalog", str(halfcent_catalog), "--plan", "halfcent",
+                 "--usage", usage, "--at", "2026-11-15T00:00:00Z", "--json")
+    invoice = json.loads(result.stdout)
+    assert invoice["exact_total"] == exact
+    assert invoice["total"] == total == f"{round_money(Decimal(exact), 'USD'):f}"
 
 
 def test_simulate_uses_the_version_in_effect() -> None:
@@ -166,8 +233,8 @@ def test_simulate_uses_the_version_in_effect() -> None:
                  usage, "--json")
     after = run("simulate", "--plan", "growth", "--at", "2026-12-01T00:00:00Z", "--usage",
                 usage, "--json")
-    bandwidth = [next(x["amount"] for x in json.loads(r.stdout)["lines"]
-                      if x["charge"] == "bandwidth") for r in (before, after)]
+    bandwidth = [next(c["amount"] for c in json.loads(r.stdout)["charges"]
+                      if c["charge"] == "bandwidth") for r in (before, after)]
     assert bandwidth == ["0.09", "0.08"]
 
 
@@ -177,8 +244,9 @@ def test_simulate_percentage_values_and_text_output() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("plan payments v1 (USD) at 2026-11-15T00:00:00+00:00, catalog ")
+    assert lines[2].split() == ["payment_fees", "Payment", "processing", "40.05", "40.05"]
+    assert lines[3].split()[0] == "percentage" and lines[3].split()[-1] == "39.15"
     assert lines[-1].split() == ["total", "40.05", "40.05"]
-    assert Decimal("39.15") == Decimal(lines[2].split()[-2])
 
 
 @pytest.mark.parametrize(("args", "message"), [

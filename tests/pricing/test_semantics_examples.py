@@ -1,4 +1,4 @@
-"""Every example of pricing-semantics.md, amount and breakdown lines."""
+"""Every worked example of docs/pricing.md, amount and breakdown lines."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class PricingModel(ABC):
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        """The model's fields as the semantics page writes them (decimals as strings)."""
+        """The model's fields as docs/pricing.md writes them (decimals as strings)."""
 
 
 class QuantityModel(PricingModel):
