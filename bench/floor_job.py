@@ -21,7 +21,7 @@ from aforo.catalog import load_catalog
 from aforo.settings import load_settings
 from jobs import sources
 from jobs.environment import create_table_env
-from jobs.metering import job_config, numeric_value_fields
+from jobs.metering import job_config
 
 
 def main() -> int:
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--group-prefix", required=True)
     args = parser.parse_args()
     settings = load_settings()
-    rules = sources.EventRules(numeric_value_fields(load_catalog(settings.catalog_dir)),
+    rules = sources.EventRules(load_catalog(settings.catalog_dir).numeric_value_fields(),
                                settings.metering.max_future_s)
     t_env = create_table_env(settings, streaming=True, extra=job_config(settings))
     t_env.create_temporary_table("usage_events", sources.usage_events(

@@ -1,13 +1,17 @@
-"""The catalog as the collector sees it: credential -> tenant, re-read when its files change."""
+"""The catalog as the collector sees it: credential -> tenant and the quantities metrics
+read, re-read when its files change."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from aforo.catalog import Catalog, CatalogError, load_catalog
+from aforo.catalog.model import event_value
+from ingest import fields
 
 log = logging.getLogger("ingest.catalog")
 
@@ -27,11 +31,22 @@ class CatalogHolder:
         self.reload_s = reload_s
         self._on_reload = on_reload or (lambda result: None)
         self._signature = _signature(root) if root.is_dir() else (0, 0.0)
-        self.catalog: Catalog = load_catalog(root)
+        self._use(load_catalog(root))
         self._checked = time.monotonic()
+
+    def _use(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        # Sorted: an event with two bad quantities always names the same one.
+        self.quantity_fields = tuple(sorted(catalog.numeric_value_fields()))
 
     def tenant_for(self, credential: str) -> str | None:
         return self.catalog.tenant_for_credential(credential)
+
+    def check_quantities(self, event: Mapping[str, Any]) -> None:
+        """Refuse (EventError) an event the metering job would dead-letter whole for one of
+        the quantities the catalog's metrics read, so the sender hears of it, not the job."""
+        for name in self.quantity_fields:
+            fields.quantity(name, event_value(event, name))
 
     def maybe_reload(self) -> bool:
         if self.reload_s <= 0 or time.monotonic() - self._checked < self.reload_s:
@@ -42,7 +57,7 @@ class CatalogHolder:
             return False
         self._signature = signature
         try:
-            self.catalog = load_catalog(self.root)
+            self._use(load_catalog(self.root))
         except CatalogError as exc:
             log.error("catalog reload failed, keeping the previous one: %s", "; ".join(exc.errors))
             self._on_reload("failed")

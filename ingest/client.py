@@ -9,7 +9,9 @@
 Events are buffered and sent in batches. Every event gets its idempotency key
 when it is tracked (yours, or a random one), and a batch that has to be sent
 again (connection lost, 429, 503, 5xx) is sent with the same keys, so the
-metering job counts it once. Events the API refuses for good (422 or 403 for
+metering job counts it once. A batch the collector finds too large (413: over
+the key's burst, the batch count or the body size) is sent again as two halves,
+split further as need be. Events the API refuses for good (422 or 403 for
 that event) are returned by `flush()`; they are never retried.
 """
 
@@ -34,7 +36,8 @@ RETRYABLE = frozenset({429, 500, 502, 503, 504})
 
 
 class AforoError(Exception):
-    """The API refused a whole request and sending it again will not help (400, 401, 403, 413)."""
+    """The API refused a whole request and sending it again will not help (400, 401, 403,
+    413 for a single event)."""
 
     def __init__(self, status: int, body: Any) -> None:
         error = body.get("error", {}) if isinstance(body, dict) else {}
@@ -150,12 +153,22 @@ class AforoClient:
                     accepted=int(reply.get("accepted", 0)),
                     rejected=[{**r, "event": events[r["index"]]} for r in reply["results"]
                               if r["status"] != 202])
+            if status == 413 and len(events) > 1:
+                return self._halves(events)
             if status and status not in RETRYABLE:
                 raise AforoError(status, reply)
             attempt += 1
             if attempt > self.max_retries:
                 raise AforoUnavailable(status, reply)
             self.sleep(self._delay(attempt, reply_headers.get("retry-after")))
+
+    def _halves(self, events: list[dict[str, Any]]) -> FlushResult:
+        """Send a batch too large for the collector as two (the same keys: a half sent before
+        a failure is counted once when the batch is sent again)."""
+        half = len(events) // 2
+        first, second = self.send(events[:half]), self.send(events[half:])
+        return FlushResult(first.accepted + second.accepted,
+                           first.rejected + [{**r, "index": r["index"] + half} for r in second.rejected])
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         backoff = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from aforo.events import EventError
@@ -35,8 +35,18 @@ MIN_EVENT_MS = 946_684_800_000
 MAX_STATUS = 599
 _INT_MAX = (1 << 31) - 1
 _LONG_MAX = (1 << 63) - 1
-_VALUE_DIGITS = 38
 _VALUE_SCALE = 18
+# Quantities become DECIMAL(38, 12) in the metering job (udfs/java UsageEventDeserializer):
+# rounded half up to 12 places, at most 26 digits before the point.
+QUANTITY_SCALE = 12
+QUANTITY_DIGITS = 38 - QUANTITY_SCALE
+_QUANTUM = Decimal(1).scaleb(-QUANTITY_SCALE)
+_QUANTITY_CONTEXT = Context(prec=QUANTITY_DIGITS + QUANTITY_SCALE + 2, Emin=MIN_EMIN, Emax=MAX_EMAX)
+# What Java's BigDecimal(String) reads: no NaN, infinity or underscores (Python's Decimal takes them).
+_JAVA_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# The usual quantity ("1534.250"), which fits however it is rounded: no Decimal made.
+_PLAIN_QUANTITY = re.compile(r"[0-9]{1,25}(?:\.[0-9]*)?")
+_PLAIN_INT_MAX = 10 ** (QUANTITY_DIGITS - 1)
 
 
 def _show(value: Any) -> str:
@@ -134,8 +144,35 @@ def round_millis(field: str, value: Any) -> int | None:
     return int32(field, int(ms.to_integral_value(ROUND_HALF_UP)))
 
 
+def _too_large(number: Decimal) -> bool:
+    """More than 26 digits before the point once rounded to 12 places, as the job rounds it."""
+    return number.adjusted() >= QUANTITY_DIGITS or number.quantize(
+        _QUANTUM, ROUND_HALF_UP, _QUANTITY_CONTEXT).adjusted() >= QUANTITY_DIGITS
+
+
+def quantity(field: str, value: Any) -> None:
+    """Refuse a quantity the metering job would dead-letter the whole event for (its
+    `quantityProblem`): anything but a non-negative decimal that fits DECIMAL(38, 12)."""
+    if value is None or (type(value) is int and 0 <= value < _PLAIN_INT_MAX) or (
+            type(value) is str and _PLAIN_QUANTITY.fullmatch(value)):
+        return  # this runs for every event: the usual case first
+    number: Decimal | None = None
+    if type(value) is int:
+        number = Decimal(value)
+    elif type(value) is str and _JAVA_DECIMAL.fullmatch(value.strip()):
+        number = Decimal(value.strip())
+    # Java's scale is an int: a number with a larger exponent is none for BigDecimal.
+    if (number is None or number < 0
+            or not -_INT_MAX <= int(number.as_tuple().exponent) <= _INT_MAX + 1):
+        raise EventError(field, f"not a non-negative decimal number (got {value!r:.60})")
+    if _too_large(number):
+        raise EventError(field, f"has more than {QUANTITY_DIGITS} digits before the point: "
+                                f"{value!r:.60}")
+
+
 def decimal_value(field: str, value: Any) -> str | None:
-    """The event's `value`: exact decimal text, not negative, at most 38 digits and 18 places."""
+    """The event's `value`: exact decimal text, not negative, at most 26 digits before the
+    point (as the metering job takes quantities) and 18 places."""
     parsed = number(field, value)
     if parsed is None:
         return None
@@ -145,8 +182,8 @@ def decimal_value(field: str, value: Any) -> str | None:
     exponent = int(digits.exponent)
     if exponent < -_VALUE_SCALE:
         raise EventError(field, f"has more than {_VALUE_SCALE} decimal places: {value!r}")
-    if len(digits.digits) + max(exponent, 0) > _VALUE_DIGITS:
-        raise EventError(field, f"has more than {_VALUE_DIGITS} digits: {value!r}")
+    if _too_large(parsed):
+        raise EventError(field, f"has more than {QUANTITY_DIGITS} digits before the point: {value!r}")
     if parsed.is_zero():
         parsed = abs(parsed)
     shown = str(parsed)

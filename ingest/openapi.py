@@ -80,7 +80,8 @@ class FirehoseReply(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorReply, "description": text} for code, text in {
         400: "malformed body", 401: "no or unknown key", 403: "key not allowed here",
-        413: "body, batch or decoded size over a limit", 415: "unsupported content type",
+        413: "body, batch or decoded size over a limit, or more events than the key's burst",
+        415: "unsupported content type",
         429: "rate limited (Retry-After)", 503: "Kafka unavailable (Retry-After); send again",
     }.items()
 }

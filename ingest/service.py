@@ -2,6 +2,10 @@
 resolve each record's tenant, check the key may write it, encode, and hand the
 events to Kafka, answering only after Kafka's acks.
 
+Events the metering job would dead-letter whole (a quantity a metric of the
+catalog reads that is not a non-negative decimal it can hold) get a 422 naming
+the field, so the sender can fix them and their other usage is not lost.
+
 Records that cannot be attributed (a consumer the catalog does not know) are not
 dropped silently: each gets a 422 in the response naming the field and value,
 is counted in `aforo_ingest_events_rejected_total{reason="unknown_consumer"}`
@@ -18,7 +22,7 @@ from typing import Any
 from aforo.events import EventError, message_key
 from ingest.avro import encode
 from ingest.catalogs import CatalogHolder
-from ingest.errors import Forbidden, IngestError, Unauthorized, Unavailable
+from ingest.errors import Forbidden, IngestError, RateLimited, Unauthorized, Unavailable
 from ingest.keys import ApiKey, Authenticator
 from ingest.metrics import Metrics
 from ingest.ratelimit import RateLimiter
@@ -101,13 +105,14 @@ class Ingestor:
             refusal = (422, c.error) if c.error is not None else self.resolve(c, source, key)
             if refusal is None:
                 assert c.event is not None
-                if c.message is not None and not c.credentials:
-                    messages.append(c.message)
-                else:
-                    try:
+                try:
+                    self.catalog.check_quantities(c.event)
+                    if c.message is not None and not c.credentials:
+                        messages.append(c.message)
+                    else:
                         messages.append((message_key(c.event), encode(c.event)))
-                    except EventError as exc:
-                        refusal = (422, exc)
+                except EventError as exc:
+                    refusal = (422, exc)
             if refusal is None:
                 results.append({"index": c.index, "status": ACCEPTED, "idempotency_key": c.key})
             else:
@@ -121,7 +126,7 @@ class Ingestor:
         if key is not None:
             try:
                 self.limiter.take(key.id, len(candidates), key.rate_per_s)
-            except IngestError as exc:
+            except RateLimited as exc:  # a TooLarge is counted as the other 413s, by the app
                 self.count_refused(source, exc, len(candidates))
                 raise
         self.metrics.batch_size.observe(len(candidates))

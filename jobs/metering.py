@@ -35,15 +35,10 @@ class JobOptions:
     fail_marker: str = ""
 
 
-def numeric_value_fields(catalog: Catalog) -> frozenset[str]:
-    return frozenset(m.value_field for m in catalog.metrics.values()
-                     if m.value_field and m.aggregation in ("sum", "max", "latest"))
-
-
 def metering_tables(settings: Settings, catalog: Catalog, options: JobOptions) -> dict[str, TableDescriptor]:
     """The job's tables by the names its SQL uses."""
     m = settings.metering
-    rules = sources.EventRules(numeric_value_fields(catalog), m.max_future_s,
+    rules = sources.EventRules(catalog.numeric_value_fields(), m.max_future_s,
                                options.fail_once_after, options.fail_marker)
     return {
         "usage_events": sources.usage_events(settings, options.group_prefix, rules, m.max_out_of_orderness_s),

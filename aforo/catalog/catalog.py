@@ -79,6 +79,14 @@ class Catalog:
         return self.value_metrics() | frozenset(
             key for key, metric in self.metrics.items() if metric.aggregation in PER_TENANT_AGGREGATIONS)
 
+    def numeric_value_fields(self) -> frozenset[str]:
+        """The event fields metrics take as quantities (the value fields of sum, max and latest
+        metrics): the metering job dead-letters a whole event whose one of them is not a
+        non-negative decimal of at most 26 digits before the point, so the collector refuses
+        it at the door."""
+        return frozenset(m.value_field for m in self.metrics.values()
+                         if m.value_field and m.aggregation in ("sum", "max", "latest"))
+
     def charges_for(self, tenant_id: str, at: datetime) -> list[ResolvedCharge]:
         """The tenant's charges at `at`, in plan order, with their overrides applied.
         [] for an unknown tenant or before the plan's first version."""

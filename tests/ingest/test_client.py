@@ -47,6 +47,24 @@ def test_a_whole_request_refusal_raises(collector: Collector) -> None:
     assert client.pending == 1  # kept: nothing was acknowledged
 
 
+@pytest.mark.kafka
+def test_a_batch_over_the_keys_burst_is_split_not_retried(collector: Collector) -> None:
+    """A key of 5 events/s has a burst of 10: the collector answers 413 for 20 events,
+    and the client sends halves instead of retrying the same batch until it gives up."""
+    key = collector.key("*", rate=5)
+    client = AforoClient(collector.url, key, batch_size=100, max_retries=3)
+    for i in range(19):
+        client.track("acme", "api_call", idempotency_key=f"b-{i}", status=200)
+    client.track("acme", "api_call", idempotency_key="b-bad", status=200,
+                 properties={"compute_ms": "abc"})
+    result = client.flush()
+    client.disconnect()
+    assert result.accepted == 19 and client.pending == 0
+    assert [(r["index"], r["status"], r["event"]["idempotency_key"]) for r in result.rejected] \
+        == [(19, 422, "b-bad")]  # its index in the batch sent, not in its half
+    assert sorted(collector.by_key()) == sorted(f"b-{i}" for i in range(19))
+
+
 class _Flaky(BaseHTTPRequestHandler):
     """503 twice, then 202: records the bodies it saw."""
 

@@ -105,6 +105,42 @@ def test_a_batch_accepts_the_valid_and_names_the_bad(collector: Collector) -> No
     assert sorted(collector.by_key()) == ["ok-1", "ok-2"]
 
 
+def test_a_quantity_the_metering_job_would_dead_letter_is_422(collector: Collector) -> None:
+    """`compute_ms` (a sum metric's value field) that is not a non-negative decimal would
+    send the whole event to the job's dead letters, its API call unbilled: refused here."""
+    key = collector.key("acme")
+    call = {"tenant_id": "acme", "metric": "api_call", "status": 200}
+    batch = [
+        {**call, "idempotency_key": "q-1", "properties": {"compute_ms": "abc"}},
+        {**call, "idempotency_key": "q-2", "properties": {"compute_ms": "-5"}},
+        {**call, "idempotency_key": "q-3", "properties": {"compute_ms": -5}},
+        {**call, "idempotency_key": "q-4", "properties": {"compute_ms": "12.5"}},
+        {**call, "idempotency_key": "q-5", "properties": {"region": "abc"}},
+        {"tenant_id": "acme", "metric": "payment", "idempotency_key": "q-6",
+         "value": "123456789012345678901234567890"},
+        {"tenant_id": "acme", "metric": "payment", "idempotency_key": "q-7",
+         "value": "12345678901234567890123456.5"},
+    ]
+    reply = collector.post("/v1/events", batch, key=key)
+    assert reply.status == 202
+    assert [(r["status"], r.get("error")) for r in reply.body["results"]] == [
+        (422, {"field": "properties.compute_ms",
+               "problem": "not a non-negative decimal number (got 'abc')"}),
+        (422, {"field": "properties.compute_ms",
+               "problem": "not a non-negative decimal number (got '-5')"}),
+        (422, {"field": "properties.compute_ms",
+               "problem": "not a non-negative decimal number (got '-5')"}),
+        (202, None), (202, None),
+        (422, {"field": "value", "problem": "has more than 26 digits before the point: "
+                                           "'123456789012345678901234567890'"}),
+        (202, None),
+    ]
+    assert sorted(collector.by_key()) == ["q-4", "q-5", "q-7"]
+    single = collector.post("/v1/events", batch[0], key=key)  # the typed path's one event
+    assert single.status == 422 and single.body["results"][0]["error"]["field"] == \
+        "properties.compute_ms"
+
+
 def test_a_single_bad_event_answers_422_naming_the_field(collector: Collector) -> None:
     key = collector.key("acme")
     reply = collector.post("/v1/events", {"tenant_id": "acme", "metric": "payment",

@@ -19,7 +19,7 @@ from ingest.config import Limits
     (Decimal("12.50"), "12.50"), (5, "5"), ("0.10", "0.10"), (Decimal("1E+3"), "1000"),
     (Decimal("1E-7"), "0.0000001"), ("-0", "0"), (Decimal("0.000000000000000001"),
                                                   "0.000000000000000001"),
-    ("99999999999999999999999999999999999999", "99999999999999999999999999999999999999"),
+    ("99999999999999999999999999.999999999999", "99999999999999999999999999.999999999999"),
     (None, None), (" 7 ", "7"),
 ])
 def test_decimal_value_is_exact(given: Any, text: str | None) -> None:
@@ -29,13 +29,47 @@ def test_decimal_value_is_exact(given: Any, text: str | None) -> None:
 @pytest.mark.parametrize("given, problem", [
     ("abc", "must be a decimal number"), (True, "must be a number, got bool"),
     (Decimal("-0.01"), "must not be negative"), ("NaN", "must be a finite number"),
-    ("Infinity", "must be a finite number"), ("1" * 39, "more than 38 digits"),
-    (Decimal("1E+38"), "more than 38 digits"), ("0." + "0" * 18 + "1", "more than 18 decimal"),
+    ("Infinity", "must be a finite number"), ("1" * 27, "more than 26 digits before the point"),
+    (Decimal("1E+26"), "more than 26 digits before the point"),
+    ("123456789012345678901234567890", "more than 26 digits before the point"),
+    ("99999999999999999999999999.9999999999995", "more than 26 digits before the point"),
+    ("0." + "0" * 18 + "1", "more than 18 decimal"),
     ([1], "must be a number, got list"),
 ])
 def test_decimal_value_refusals(given: Any, problem: str) -> None:
     with pytest.raises(EventError, match=problem):
         f.decimal_value("value", given)
+
+
+@pytest.mark.parametrize("given", [
+    None, 0, 7, "0", "-0", "1534.250", " 12 ", "1e3", "1.5E+3", ".5", "5.", "+5",
+    "1" * 26, "99999999999999999999999999.9999999999994", "0." + "0" * 30 + "1",
+])
+def test_quantities_the_metering_job_takes(given: Any) -> None:
+    f.quantity("properties.compute_ms", given)
+
+
+@pytest.mark.parametrize("given, problem", [
+    ("abc", "not a non-negative decimal number (got 'abc')"),
+    ("-5", "not a non-negative decimal number (got '-5')"),
+    (-1, "not a non-negative decimal number (got -1)"),
+    ("", "not a non-negative decimal number (got '')"),
+    ("-", "not a non-negative decimal number (got '-')"),
+    ("NaN", "not a non-negative decimal number (got 'NaN')"),
+    ("Infinity", "not a non-negative decimal number (got 'Infinity')"),
+    ("1_000", "not a non-negative decimal number (got '1_000')"),  # Python reads it, Java not
+    ("1e-3000000000", "not a non-negative decimal number"),       # beyond Java's int scale
+    (1.5, "not a non-negative decimal number (got 1.5)"),
+    ("1" * 27, "has more than 26 digits before the point: '111"),
+    ("1e26", "has more than 26 digits before the point: '1e26'"),
+    ("99999999999999999999999999.9999999999995", "has more than 26 digits before the point"),
+])
+def test_quantities_the_metering_job_dead_letters(given: Any, problem: str) -> None:
+    """The job's `UsageEventDeserializer.quantityProblem` refuses each of these."""
+    with pytest.raises(EventError) as caught:
+        f.quantity("properties.compute_ms", given)
+    assert caught.value.field == "properties.compute_ms"
+    assert caught.value.problem.startswith(problem)
 
 
 @pytest.mark.parametrize("given, ms", [

@@ -215,13 +215,20 @@ def test_a_tenant_key_may_post_gateway_logs_of_its_own_tenant_only(collector: Co
     assert list(collector.by_key()) == ["f0e1d2c3b4a5968778695a4b3c2d1e0f"]
 
 
-def test_a_consumer_added_to_the_catalog_is_known_after_the_reload(
-        settings: Settings, kafka: Any, fresh_topic: str, ingest_catalog: Path,
-        tmp_path: Path) -> None:
+def _reloading_collector(settings: Settings, fresh_topic: str, ingest_catalog: Path,
+                         tmp_path: Path) -> tuple[Path, Any, Any]:
+    """A collector over a copy of the catalog that it re-reads every 0.2 s."""
     catalog = tmp_path / "catalog"
     shutil.copytree(ingest_catalog, catalog)
     collector, running = make_collector(settings, catalog, fresh_topic, tmp_path / "home",
                                         catalog_reload_s=0.2)
+    return catalog, collector, running
+
+
+def test_a_consumer_added_to_the_catalog_is_known_after_the_reload(
+        settings: Settings, kafka: Any, fresh_topic: str, ingest_catalog: Path,
+        tmp_path: Path) -> None:
+    catalog, collector, running = _reloading_collector(settings, fresh_topic, ingest_catalog, tmp_path)
     try:
         key = collector.key(gateways=("kong",))
         body = sample_json("kong_http_log_batch.json")[1]  # consumer kong-wayne
@@ -236,5 +243,30 @@ def test_a_consumer_added_to_the_catalog_is_known_after_the_reload(
             time.sleep(0.2)
         assert collector.events()[0]["tenant_id"] == "stark"
         assert 'aforo_ingest_catalog_reloads_total{result="ok"}' in collector.get("/metrics").body
+    finally:
+        running.stop()
+
+
+def test_a_gateway_record_gets_the_quantity_rule_of_a_metric_added_to_the_catalog(
+        settings: Settings, kafka: Any, fresh_topic: str, ingest_catalog: Path,
+        tmp_path: Path) -> None:
+    """Gateway records go through the same check: once a metric sums a property the
+    gateway fills with text, its records are refused (not dead-lettered by the job)."""
+    catalog, collector, running = _reloading_collector(settings, fresh_topic, ingest_catalog, tmp_path)
+    try:
+        key = collector.key(gateways=("kong",))
+        body = sample_json("kong_http_log.json")  # workspace_name "default"
+        assert collector.post("/v1/gateways/kong", body, key=key).status == 202
+        (catalog / "metrics" / "workspace_units.yaml").write_text(
+            "key: workspace_units\nname: Workspace units\nunit: unit\naggregation: sum\n"
+            "value_field: properties.workspace\nsources:\n  - event_type: api_call\n")
+        deadline = time.monotonic() + 10
+        while (reply := collector.post("/v1/gateways/kong", body, key=key)).status != 422:
+            assert time.monotonic() < deadline, "catalog not reloaded"
+            time.sleep(0.2)
+        assert reply.body["results"][0]["error"] == {
+            "field": "properties.workspace",
+            "problem": "not a non-negative decimal number (got 'default')"}
+        assert len(collector.events()) >= 1
     finally:
         running.stop()

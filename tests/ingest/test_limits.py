@@ -108,7 +108,7 @@ def test_long_strings_and_wrong_types_are_422(collector: Collector) -> None:
         _event(2, tenant_id=["acme"]),
         _event(3, properties={"p": "x" * 5000}),
         _event(4, properties={f"p{i}": "x" for i in range(65)}),
-        _event(5, value="1" * 39),
+        _event(5, value="1" * 27),
         _event(6, value="0.0000000000000000001"),
         _event(7, status=700),
         _event(8, request_bytes=-1),
@@ -123,7 +123,7 @@ def test_long_strings_and_wrong_types_are_422(collector: Collector) -> None:
         ("tenant_id", "must be a string, got list ['acme']"),
         ("properties.p", "is 5000 characters long, at most 2048 allowed"),
         ("properties", "has 65 entries, at most 64 allowed"),
-        ("value", f"has more than 38 digits: '{'1' * 39}'"),
+        ("value", f"has more than 26 digits before the point: '{'1' * 27}'"),
         ("value", "has more than 18 decimal places: '0.0000000000000000001'"),
         ("status", "must be between 100 and 599, got 700"),
         ("request_bytes", "must be between 0 and 9223372036854775807, got -1"),
@@ -148,6 +148,23 @@ def test_rate_limit_is_429_with_retry_after(limited_collector: Collector) -> Non
     metrics = limited_collector.get("/metrics").body
     assert 'aforo_ingest_events_rejected_total{reason="rate_limited",source="collector"} 15.0' \
         in metrics
+
+
+def test_a_batch_over_the_keys_burst_is_413_not_a_retry(collector: Collector) -> None:
+    """A key's burst is twice its rate: a larger batch can never get through, so
+    waiting and sending it again (429) would never succeed."""
+    key = collector.key("*", rate=5)
+    reply = collector.post("/v1/events", [_event(i) for i in range(20)], key=key)
+    assert reply.status == 413
+    assert "retry-after" not in reply.headers
+    assert reply.body["error"] == {
+        "code": "payload_too_large", "field": "body", "retryable": False,
+        "problem": "20 events exceed this key's burst of 10; send at most 10 a request"}
+    assert collector.post("/v1/events", [_event(i) for i in range(10)], key=key).status == 202
+    assert len(collector.events()) == 10
+    metrics = collector.get("/metrics").body
+    assert 'aforo_ingest_events_rejected_total{reason="payload_too_large",source="collector"} ' \
+        '1.0' in metrics
 
 
 def test_kong_records_that_are_not_objects(collector: Collector) -> None:

@@ -24,8 +24,8 @@ def test_token_bucket() -> None:
     assert caught.value.retry_after_s == 1
     now[0] = 0.5  # 50 tokens back
     limiter.take("k", 50)
-    with pytest.raises(RateLimited, match="exceed this key's burst of 200"):
-        limiter.take("k", 201)
+    with pytest.raises(TooLarge, match="201 events exceed this key's burst of 200"):
+        limiter.take("k", 201)  # could never be let through: 413, not a retry
     limiter.take("other", 200)
 
 
@@ -36,6 +36,8 @@ def test_a_per_key_rate() -> None:
     with pytest.raises(RateLimited) as caught:
         limiter.take("slow", 20, rate_per_s=10)
     assert caught.value.retry_after_s == 2
+    with pytest.raises(TooLarge, match="exceed this key's burst of 20; send at most 20"):
+        limiter.take("slow", 21, rate_per_s=10)  # the burst is twice the key's rate
 
 
 def test_gunzip_is_bounded() -> None:
