@@ -118,10 +118,16 @@ def firehose(body: Any, ctx: Context, budget: Budget) -> tuple[str, list[Candida
     out: list[Candidate] = []
     for n, item in enumerate(records):
         field = f"records[{n}].data"
-        raw = b64decode(item.get("data") if isinstance(item, dict) else None, field, budget.limit)
-        if is_gzip(raw):
-            payload = parse_json(gunzip(raw, budget, field), field)
-            out.extend(cloudwatch_payload(payload, ctx, len(out), field))
+        try:
+            raw = b64decode(item.get("data") if isinstance(item, dict) else None, field, budget.limit)
+            if is_gzip(raw):
+                payload = parse_json(gunzip(raw, budget, field), field)
+                out.extend(cloudwatch_payload(payload, ctx, len(out), field))
+                continue
+        except Malformed as exc:
+            # Refused on its own (counted, logged): an error for the whole delivery would have
+            # Firehose retry its good records with it until it gives up on all of them.
+            out.append(refused(len(out), EventError(exc.field, exc.problem)))
             continue
         budget.take(len(raw), field)
         for line in raw.split(b"\n"):

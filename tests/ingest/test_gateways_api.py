@@ -116,6 +116,20 @@ def test_firehose_carrying_cloudwatch_logs(collector: Collector) -> None:
     assert sorted(collector.by_key()) == ["Bq3eWFz9oAMFkYQ=", "Bq3eXGCUIAMFq7w="]
 
 
+def test_a_firehose_record_that_cannot_be_decoded_is_refused_alone(collector: Collector) -> None:
+    """Firehose retries a whole delivery on any error but 413: one bad record must not hold
+    back (and finally lose) the good ones beside it."""
+    key = collector.key(gateways=("aws-apigw",))
+    good = sample("apigw_access_logs.ndjson").splitlines()[0] + b"\n"
+    body = _firehose_body([good, b"", gzip.compress(b"{not json")])
+    body["records"][1]["data"] = "%%% not base64 %%%"
+    reply = collector.post("/v1/gateways/aws/firehose", body, headers={"X-Amz-Firehose-Access-Key": key})
+    assert reply.status == 200, reply.body
+    assert sorted(collector.by_key()) == ["Bq3eWFz9oAMFkYQ="]
+    rejected = collector.get("/metrics").body
+    assert 'aforo_ingest_events_rejected_total{reason="invalid",source="aws-apigw"} 2.0' in rejected
+
+
 def test_firehose_wrong_access_key_is_401_in_firehose_shape(collector: Collector) -> None:
     reply = collector.post("/v1/gateways/aws/firehose", _firehose_body([b"{}"]),
                            headers={"X-Amz-Firehose-Access-Key": "afk_nope"})
