@@ -54,14 +54,13 @@ def read_plan(obj: object, errors: list[str], known: Known | None = None) -> Pla
     versions: list[PlanVersion] = []
     previous: tuple[int, datetime] | None = None
     for index, item in enumerate(items):
-        head: list[tuple[int, datetime]] = []
-        version = _read_version(
-            item, join("versions", index), errors, index, currency, anchor, known, head
+        head, version = _read_version(
+            item, join("versions", index), errors, index, currency, anchor, known
         )
-        if not head:  # its version or effective_from is itself wrong
+        if head is None:  # its version or effective_from is itself wrong
             previous = None
             continue
-        number, effective_from = head[0]
+        number, effective_from = head
         if previous is not None:
             path = join("versions", index)
             if number <= previous[0]:
@@ -75,7 +74,7 @@ def read_plan(obj: object, errors: list[str], known: Known | None = None) -> Pla
                     f".effective_from ({previous[1].isoformat()})"
                     f" (got {effective_from.isoformat()})"
                 )
-        previous = head[0]
+        previous = head
         if version is not None:
             versions.append(version)
     fields.finish()
@@ -86,16 +85,17 @@ def read_plan(obj: object, errors: list[str], known: Known | None = None) -> Pla
 
 def _read_version(
     obj: object, path: str, errors: list[str], index: int, currency: str | None, anchor: int,
-    known: Known, head: list[tuple[int, datetime]],
-) -> PlanVersion | None:
+    known: Known,
+) -> tuple[tuple[int, datetime] | None, PlanVersion | None]:
+    """(its version and effective_from, which the order checks need, if they read without
+    errors; the version, if nothing in it is wrong)."""
     fields = Fields(obj, path, errors)
     if not fields.valid:
-        return None
+        return None, None
     start = len(errors)
     number = fields.integer("version", minimum=1, maximum=1_000_000) or index + 1
     effective_from = read_instant(fields, "effective_from", required=True)
-    if len(errors) == start and effective_from is not None:
-        head.append((number, effective_from))  # the order checks need only these two
+    head = (number, effective_from) if len(errors) == start and effective_from is not None else None
     own_currency = read_currency(fields) or currency
     if own_currency is None and not fields.has("currency"):
         fields.fail("currency", "required (here or at the top of the plan)")
@@ -118,8 +118,8 @@ def _read_version(
         charges.append(charge)
     fields.finish()
     if len(errors) > start or effective_from is None or own_currency is None:
-        return None
-    return PlanVersion(number, effective_from, own_currency, own_anchor, tuple(charges))
+        return head, None
+    return head, PlanVersion(number, effective_from, own_currency, own_anchor, tuple(charges))
 
 
 def _read_charge(obj: object, path: str, errors: list[str], known: Known) -> Charge | None:

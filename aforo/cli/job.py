@@ -158,7 +158,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def printable(plan: str) -> str:
     """The plan shows string literals raw, and the job's SQL has CHR(0) in some: a NUL
     makes grep and pagers take the output for binary. Escape control characters
-    (not newlines or tabs) as \\uXXXX for printing; the job's SQL is unchanged."""
+    (not newlines or tabs) as \\u escapes (NUL as \\u0000) for printing; the job's SQL is unchanged."""
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", plan)
 
 

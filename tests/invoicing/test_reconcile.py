@@ -26,6 +26,17 @@ def _acme_rows(settings: Settings) -> pa.Table:
     return table.filter(pc.equal(table["tenant_id"], "acme"))
 
 
+def _archive_stray(home: Settings, event: Event) -> None:
+    """An event in the archive that no line item and no late event counted."""
+    folder = home.data_dir / "events" / f"event_date={event.time:%Y-%m-%d}"
+    pq.write_table(pa.Table.from_pylist([event.record()], EVENTS), folder / "part-stray.parquet")
+
+
+def _quantity_differences(output: str, tenant: str, metric: str) -> list[str]:
+    return [line.strip() for line in output.splitlines()
+            if line.startswith(f"  [quantity] {tenant} {metric}")]
+
+
 def test_a_clean_month_reconciles(home: Settings, config: InvoicingConfig) -> None:
     result = close_period(home, "2026-11", now=DEC_3, config=config)
     assert result.discrepancies == ()
@@ -46,8 +57,7 @@ def test_defects_are_reported_line_by_line_and_not_corrected(
     stray = next(e for e in events if e.tenant == "stark" and e.type == "api_call"
                  and e.status == 200 and e.time >= datetime(2026, 11, 10, tzinfo=UTC))
     stray = replace(stray, key="stark-stray")
-    folder = home.data_dir / "events" / f"event_date={stray.time:%Y-%m-%d}"
-    pq.write_table(pa.Table.from_pylist([stray.record()], EVENTS), folder / "part-stray.parquet")
+    _archive_stray(home, stray)
 
     result = invoke(home, "close", ["--period", "2026-11", "--now", DEC_3.isoformat()])
     assert result.exit_code == 3, result.output
@@ -104,13 +114,11 @@ def test_a_stray_transaction_is_reported_in_its_streamed_hour(
     paid = next(e for e in events if e.tenant == "hooli" and e.type == "payment" and not e.late
                 and e.time >= datetime(2026, 11, 10, tzinfo=UTC))
     stray = replace(paid, key="hooli-stray", api="payments")
-    folder = home.data_dir / "events" / f"event_date={stray.time:%Y-%m-%d}"
-    pq.write_table(pa.Table.from_pylist([stray.record()], EVENTS), folder / "part-stray.parquet")
+    _archive_stray(home, stray)
 
     result = invoke(home, "close", ["--period", "2026-11", "--now", DEC_3.isoformat()])
     assert result.exit_code == 3, result.output
-    reported = [line.strip() for line in result.output.splitlines()
-                if line.startswith("  [quantity] hooli payment_value")]
+    reported = _quantity_differences(result.output, "hooli", "payment_value")
     assert len(reported) == 1, result.output
     assert f"hour {stray.time:%Y-%m-%d %H}:00Z api -: line items " in reported[0]
     assert "(1 rows)" in reported[0] and f"(difference -{stray.value})" in reported[0]
@@ -126,13 +134,11 @@ def test_transactions_of_a_tenant_whose_plan_does_not_price_them_reconcile_per_t
             for i in range(3)]
     write_tables(home.data_dir, catalog, paid, part="acme-payments")
     stray = replace(paid[0], key="acme-pay-stray", value="7.25")
-    folder = home.data_dir / "events" / f"event_date={stray.time:%Y-%m-%d}"
-    pq.write_table(pa.Table.from_pylist([stray.record()], EVENTS), folder / "part-stray.parquet")
+    _archive_stray(home, stray)
 
     result = invoke(home, "close", ["--period", "2026-11", "--now", DEC_3.isoformat()])
     assert result.exit_code == 3, result.output
-    reported = [line.strip() for line in result.output.splitlines()
-                if line.startswith("  [quantity] acme payment_value")]
+    reported = _quantity_differences(result.output, "acme", "payment_value")
     assert len(reported) == 1, result.output  # the stray payment, not the hour's archive beside its row
     assert "hour 2026-11-12 09:00Z api -: line items 37.5 (1 rows)" in reported[0]
     assert "(difference -7.25)" in reported[0]
