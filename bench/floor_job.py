@@ -35,7 +35,7 @@ def main() -> int:
     t_env.create_temporary_table("usage_events", sources.usage_events(
         settings, args.group_prefix, rules, settings.metering.max_out_of_orderness_s, bounded=True))
     # Every field the job reads, so the format decodes all of them (no projection pushed down).
-    columns = ["msg_key", *(name for name, _ in sources.EVENT_COLUMNS), "reject_reason", "payload",
+    columns = ["msg_key", *sources.EVENT_KEY_COLUMNS, "event", "reject_reason", "payload",
                "kafka_partition", "kafka_offset"]
     read = t_env.from_path("usage_events").select(*(col(c) for c in columns))
     sink = TableDescriptor.for_connector("blackhole").schema(

@@ -30,6 +30,18 @@ EVENT_COLUMNS = [
 ]
 
 
+# What the metering job keys and times events by; the event's other fields travel
+# as one ROW column, `event`, which the source's format writes as Flink's binary
+# row (see sql/metering/10_dedup.sql for why one column). Every field is nullable:
+# a rejected message has none.
+EVENT_KEY_COLUMNS = ("idempotency_key", "tenant_id", "event_time")
+EVENT_ROW = DataTypes.ROW([
+    DataTypes.FIELD(name, DataTypes.MAP(DataTypes.STRING(), DataTypes.STRING()) if name == "properties"
+                    else dtype.nullable())
+    for name, dtype in EVENT_COLUMNS if name not in EVENT_KEY_COLUMNS
+])
+
+
 def _kafka(settings: Settings, group_id: str, bounded: bool) -> TableDescriptor.Builder:
     builder = (
         TableDescriptor.for_connector("kafka")
@@ -80,10 +92,12 @@ def usage_events(settings: Settings, group_id: str, rules: EventRules, watermark
     A billable event has `reject_reason` NULL and its fields; anything else has
     the reason and the original bytes (`payload`), for the dead-letter topic.
     """
-    schema = Schema.new_builder().column("msg_key", DataTypes.BYTES())
-    for name, dtype in EVENT_COLUMNS:  # nullable: a rejected message has no fields
-        schema = schema.column(name, dtype if name == "event_time" else dtype.nullable())
-    schema = (schema.column("reject_reason", DataTypes.STRING())
+    schema = (Schema.new_builder().column("msg_key", DataTypes.BYTES())
+              .column("idempotency_key", DataTypes.STRING())
+              .column("tenant_id", DataTypes.STRING())
+              .column("event_time", DataTypes.TIMESTAMP(3).not_null())  # the epoch when rejected
+              .column("event", EVENT_ROW)
+              .column("reject_reason", DataTypes.STRING())
               .column("payload", DataTypes.BYTES())
               .column_by_metadata("kafka_topic", DataTypes.STRING(), "topic", True)
               .column_by_metadata("kafka_partition", DataTypes.INT(), "partition", True)

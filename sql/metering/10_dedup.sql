@@ -6,18 +6,14 @@
 -- (table.exec.state.ttl) in RocksDB and snapshotted with every checkpoint, in
 -- the same checkpoint that commits the Parquet files holding the event. The
 -- event-time attribute (and the source's per-partition watermarks) pass through.
--- The event's other fields travel as one ROW column: every consumer then needs
--- the same columns, so the planner keeps ONE dedup operator instead of pushing
--- each consumer's projection below it (one copy, with its own state, per branch).
+-- The event's other fields travel as one ROW column (`event`, written by the
+-- format as a binary row): every consumer then needs the same columns, so the
+-- planner keeps ONE dedup operator instead of pushing each consumer's projection
+-- below it (one copy, with its own state, per branch).
 CREATE TEMPORARY VIEW deduplicated AS
 SELECT tenant_id, idempotency_key, event_time, e
 FROM (
-  SELECT tenant_id, idempotency_key, event_time,
-         CAST(ROW(source, event_type, api, route, `method`, status, latency_ms,
-                  request_bytes, response_bytes, `value`, properties)
-              AS ROW<source STRING, event_type STRING, api STRING, route STRING, `method` STRING,
-                     status INT, latency_ms INT, request_bytes BIGINT, response_bytes BIGINT,
-                     `value` STRING, properties MAP<STRING, STRING>>) AS e,
+  SELECT tenant_id, idempotency_key, event_time, `event` AS e,
          ROW_NUMBER() OVER (PARTITION BY tenant_id, idempotency_key ORDER BY proc_time ASC) AS row_num
   FROM usage_events
   WHERE reject_reason IS NULL

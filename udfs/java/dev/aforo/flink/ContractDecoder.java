@@ -5,12 +5,11 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharsetDecoder;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 import org.apache.avro.Schema;
-import org.apache.flink.table.data.GenericMapData;
 import org.apache.flink.table.data.StringData;
 
 /**
@@ -89,7 +88,11 @@ final class ContractDecoder {
         return names;
     }
 
-    /** Decodes into `values` (one slot per contract field): StringData, Integer, Long or GenericMapData. */
+    /**
+     * Decodes into `values` (one slot per contract field): StringData, Integer, Long or a
+     * Map of StringData (the last of a repeated key wins), which the caller turns into the
+     * map type its row needs.
+     */
     void decode(byte[] message, Object[] values) throws Undecodable {
         buf = message;
         pos = 0;
@@ -127,12 +130,12 @@ final class ContractDecoder {
         }
     }
 
-    private GenericMapData readMap(String field) throws Undecodable {
-        Map<StringData, StringData> map = new HashMap<>();
+    private Map<StringData, StringData> readMap(String field) throws Undecodable {
+        Map<StringData, StringData> map = new LinkedHashMap<>();
         while (true) {
             long count = readLong();
             if (count == 0) {
-                return new GenericMapData(map);
+                return map;
             }
             if (count < 0) {  // a negative block count is followed by the block's size in bytes
                 count = -count;
