@@ -42,8 +42,12 @@ QUANTITY_SCALE = 12
 QUANTITY_DIGITS = 38 - QUANTITY_SCALE
 _QUANTUM = Decimal(1).scaleb(-QUANTITY_SCALE)
 _QUANTITY_CONTEXT = Context(prec=QUANTITY_DIGITS + QUANTITY_SCALE + 2, Emin=MIN_EMIN, Emax=MAX_EMAX)
-# What Java's BigDecimal(String) reads: no NaN, infinity or underscores (Python's Decimal takes them).
-_JAVA_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# A quantity's text as the metering job reads it (UsageEventDeserializer.DECIMAL_TEXT): what
+# Flink's cast and DuckDB's both read alike. No NaN, infinity or underscores (Python's Decimal
+# takes them), ASCII digits only (not other scripts' digits, which DuckDB refuses), and only
+# spaces, tabs and newlines around it (Flink refuses other blanks).
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_BLANKS = " \t\n"
 # The usual quantity ("1534.250"), which fits however it is rounded: no Decimal made.
 _PLAIN_QUANTITY = re.compile(r"[0-9]{1,25}(?:\.[0-9]*)?")
 _PLAIN_INT_MAX = 10 ** (QUANTITY_DIGITS - 1)
@@ -159,8 +163,8 @@ def quantity(field: str, value: Any) -> None:
     number: Decimal | None = None
     if type(value) is int:
         number = Decimal(value)
-    elif type(value) is str and _JAVA_DECIMAL.fullmatch(value.strip()):
-        number = Decimal(value.strip())
+    elif type(value) is str and _DECIMAL_TEXT.fullmatch(value.strip(_BLANKS)):
+        number = Decimal(value.strip(_BLANKS))
     # Java's scale is an int: a number with a larger exponent is none for BigDecimal.
     if (number is None or number < 0
             or not -_INT_MAX <= int(number.as_tuple().exponent) <= _INT_MAX + 1):

@@ -44,7 +44,7 @@ def metering_tables(settings: Settings, catalog: Catalog, options: JobOptions) -
         "usage_events": sources.usage_events(settings, options.group_prefix, rules, m.max_out_of_orderness_s),
         "dead_letters": sources.dead_letters_sink(settings, options.group_prefix),
         "events_archive": sources.parquet_table(settings, "events", sources.ARCHIVE_COLUMNS, "event_date",
-                                                sources.ARCHIVE_PLAIN_COLUMNS),
+                                                sources.ARCHIVE_PLAIN_COLUMNS, sources.ARCHIVE_STATISTICS_COLUMNS),
         "late_events": sources.parquet_table(settings, "late_events", sources.LATE_COLUMNS, "event_date",
                                              sources.LATE_PLAIN_COLUMNS),
         "line_items": sources.parquet_table(settings, "line_items", sources.LINE_ITEM_COLUMNS, "period"),

@@ -139,17 +139,21 @@ def dead_letters_sink(settings: Settings, prefix: str) -> TableDescriptor:
 
 
 def parquet_table(settings: Settings, table: str, columns: list[tuple[str, object]],
-                  partition: str, plain_columns: tuple[str, ...] = ()) -> TableDescriptor:
+                  partition: str, plain_columns: tuple[str, ...] = (),
+                  statistics_columns: tuple[str, ...] = ()) -> TableDescriptor:
     """A Parquet table under <home>/data/<table>/<partition>=.../part-*; files appear on checkpoint.
 
     Written by the aforo-parquet format (udfs/java): Flink's Parquet writer with
     timestamps as INT64 milliseconds (TIMESTAMP(3) exactly, not the deprecated
-    INT96) and no dictionary for `plain_columns`, whose values are (nearly) all
-    distinct, so a dictionary would only be filled and dropped.
+    INT96), no dictionary for `plain_columns`, whose values are (nearly) all
+    distinct, so a dictionary would only be filled and dropped, and, when
+    `statistics_columns` is given, min/max statistics for those columns only.
     """
     parquet = FormatDescriptor.for_format("aforo-parquet")
     if plain_columns:
         parquet = parquet.option("plain-columns", ",".join(plain_columns))
+    if statistics_columns:
+        parquet = parquet.option("statistics-columns", ",".join(statistics_columns))
     schema = Schema.new_builder()
     for name, dtype in columns:
         schema = schema.column(name, dtype)
@@ -167,6 +171,9 @@ _Q = DataTypes.DECIMAL(38, 12)
 ARCHIVE_COLUMNS = [(n, t) for n, t in EVENT_COLUMNS] + [("event_date", DataTypes.STRING())]
 # Unique per event, or nearly: written without a dictionary.
 ARCHIVE_PLAIN_COLUMNS = ("idempotency_key", "event_time", "value")
+# What readers of the archive filter on (the close: a period's event times; a user: a
+# tenant); the other columns' min/max would prune nothing and cost a comparison each.
+ARCHIVE_STATISTICS_COLUMNS = ("event_time", "tenant_id")
 LATE_PLAIN_COLUMNS = ("idempotency_key", "event_time")
 LATE_COLUMNS = [
     ("tenant_id", DataTypes.STRING()), ("metric", DataTypes.STRING()), ("api", DataTypes.STRING()),

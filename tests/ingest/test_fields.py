@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,10 @@ from hypothesis import strategies as st
 from aforo.events import EventError
 from ingest import fields as f
 from ingest.config import Limits
+
+# Shared with the metering job's test (tests/jobs/test_metering.py), which sends each one through
+# the job's format, Flink's cast and DuckDB's.
+QUANTITY_TEXTS = json.loads((Path(__file__).parents[1] / "quantity_texts.json").read_text())
 
 
 @pytest.mark.parametrize("given, text", [
@@ -47,6 +53,18 @@ def test_decimal_value_refusals(given: Any, problem: str) -> None:
 ])
 def test_quantities_the_metering_job_takes(given: Any) -> None:
     f.quantity("properties.compute_ms", given)
+
+
+@pytest.mark.parametrize("given", QUANTITY_TEXTS["accepted"])
+def test_quantity_texts_the_metering_job_bills(given: str) -> None:
+    f.quantity("properties.compute_ms", given)
+
+
+@pytest.mark.parametrize("given", QUANTITY_TEXTS["refused"])
+def test_quantity_texts_the_metering_job_dead_letters(given: str) -> None:
+    with pytest.raises(EventError) as caught:
+        f.quantity("properties.compute_ms", given)
+    assert caught.value.field == "properties.compute_ms"
 
 
 @pytest.mark.parametrize("given, problem", [

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +109,13 @@ def assert_archive_encodings(pipeline: Pipeline) -> None:
     first = largest.row_group(0)
     chunks = {first.column(i).path_in_schema: first.column(i) for i in range(first.num_columns)}
     assert chunks["tenant_id"].has_dictionary_page and not chunks["idempotency_key"].has_dictionary_page
-    # no min/max for the unique keys (they prune nothing); event times keep theirs
-    assert not (chunks["idempotency_key"].statistics and chunks["idempotency_key"].statistics.has_min_max)
-    assert chunks["event_time"].statistics.has_min_max
+    # min/max only for what readers filter on (ARCHIVE_STATISTICS_COLUMNS): event times and
+    # tenants keep theirs; unique keys and the other columns would prune nothing
+    def has_min_max(path: str) -> bool:
+        return bool(chunks[path].statistics and chunks[path].statistics.has_min_max)
+    assert has_min_max("event_time") and has_min_max("tenant_id")
+    assert not any(has_min_max(path) for path in ("idempotency_key", "route", "method", "api",
+                                                   "status", "response_bytes"))
 
 
 def test_stop_with_savepoint_resume_and_replay_change_nothing(pipeline):
@@ -523,6 +527,44 @@ def _api_call(key: str, at: datetime) -> dict[str, Any]:
     return {"idempotency_key": key, "tenant_id": "acme", "source": "test", "event_type": "api_call",
             "event_time": at, "api": "maps", "route": "/v1/route", "method": "GET", "status": 200,
             "latency_ms": 20, "request_bytes": 100, "response_bytes": 100, "value": None, "properties": {}}
+
+
+def test_quantity_texts_are_billed_as_the_close_reads_them_or_dead_lettered(pipeline):
+    """The format's quantity check lets through only texts that Flink's cast (the hourly sums)
+    and DuckDB's (the close's reconciliation) both read, to the same number: an accepted
+    event is in its metric's count and sum, and in the close's; any other is dead-lettered,
+    never accepted and left out of the sums. The texts are the collector's too
+    (tests/ingest/test_fields.py). Each accepted text has a month of its own, so that its
+    hour's sum and its period's running total are that one number (two of the 26-digit
+    ones would overflow DECIMAL(38, 12) in a period's total). Quantities of 15 digits and
+    more before the point are left out: their charge can outgrow the line item's amount,
+    DECIMAL(38, 18), which fails the job (docs/metering.md, Guarantees: a known limit)."""
+    texts = json.loads((PROJECT_ROOT / "tests" / "quantity_texts.json").read_text())
+    with localcontext(Context(prec=60)):
+        texts["accepted"] = [t for t in texts["accepted"] if Decimal(t.strip(" \t\n")) < 10 ** 15]
+    assert len(texts["accepted"]) > 10
+    months = [datetime(2025 + (6 + i) // 12, (6 + i) % 12 + 1, 10, 0, 30, tzinfo=UTC)
+              for i in range(len(texts["accepted"]))]  # July 2025 on, in order
+    events = [{**_api_call(f"accepted-{i}", at), "properties": {"compute_ms": text}}
+              for i, (text, at) in enumerate(zip(texts["accepted"], months, strict=True))]
+    events += [{**_api_call(f"refused-{i}", months[-1]), "properties": {"compute_ms": text}}
+               for i, text in enumerate(texts["refused"])]
+    pipeline.send_events(*events)
+    pipeline.run_job()
+    with localcontext(Context(prec=60)):  # 26 digits before the point and 12 after
+        expected = [Decimal(t.strip(" \t\n")).quantize(Decimal("1e-12"), ROUND_HALF_UP)
+                    for t in texts["accepted"]]
+    streamed = {r["window_start"]: (r["quantity"], r["event_count"])
+                for r in pipeline.line_items() if r["metric"] == "compute_ms"}
+    hours = [at.replace(minute=0, tzinfo=None) for at in months]
+    assert streamed == {hour: (quantity, 1) for hour, quantity in zip(hours, expected, strict=True)}
+    # the close reads the archive with DuckDB's cast (invoicing/metric_sql.py)
+    read = pipeline._query("SELECT TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12)) FROM t", "events")
+    assert sorted(q for (q,) in read) == sorted(expected)
+    reasons = {m.key.decode().split("/", 1)[1]: dict(m.headers)["aforo.reason"].decode()
+               for m in pipeline.dead_letters()}
+    assert sorted(reasons) == sorted(f"refused-{i}" for i in range(len(texts["refused"])))
+    assert all(r.startswith("properties.compute_ms: ") for r in reasons.values()), reasons
 
 
 def test_an_event_at_the_watermark_is_late_not_dropped(pipeline):

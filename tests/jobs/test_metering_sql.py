@@ -50,9 +50,10 @@ def test_explain_prints_each_metric_once_per_pass(every_aggregation: Path) -> No
     for key in catalog.metrics:
         assert late.count(f"CAST(ROW('{key}'") == 1, key
         assert hourly.count(f"CAST(ROW('{key}'") == 1, key
-    # each metric's aggregate reads only the events that feed it, with the value it needs
+    # each metric's aggregate reads only the events that feed it, with the value it needs (the
+    # field itself: the source dead-letters a value its cast would not read)
     assert "MAX(CAST(latency_ms AS DECIMAL(38, 12))) FILTER (WHERE ((event_type = 'api_call'))" \
-           " AND CAST(latency_ms AS DECIMAL(38, 12)) IS NOT NULL)" in hourly
+           " AND latency_ms IS NOT NULL)" in hourly
     # latest: the value of the greatest (event time, key), not of the event that arrived last
     assert "MAX(CONCAT(CAST(event_time AS STRING), CHR(0), idempotency_key, CHR(0), " \
            "CAST(TRY_CAST(properties['compute_ms'] AS DECIMAL(38, 12)) AS STRING))) FILTER (WHERE" in hourly

@@ -12,6 +12,7 @@ import java.time.ZoneOffset;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 import org.apache.avro.Schema;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
@@ -57,6 +58,13 @@ final class UsageEventDeserializer implements DeserializationSchema<RowData> {
     /** Quantities become DECIMAL(38, 12) downstream: at most 26 digits before the point. */
     private static final int QUANTITY_PRECISION = 38;
     private static final int QUANTITY_SCALE = 12;
+    /**
+     * A quantity's text, as Flink's cast (the hourly sums) and DuckDB's (the close) both read
+     * it: ASCII digits only (BigDecimal and Flink also take other scripts' digits, DuckDB
+     * not), and only spaces, tabs and newlines around it (Flink refuses any other blank).
+     */
+    private static final Pattern DECIMAL_TEXT =
+            Pattern.compile("[+-]?(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?");
 
     private final String contractJson;
     private final RowType rowType;
@@ -291,11 +299,17 @@ final class UsageEventDeserializer implements DeserializationSchema<RowData> {
             return ((Number) raw).longValue() < 0 ? "negative quantity " + raw : null;
         }
         String text = raw.toString();
-        BigDecimal number;
-        try {
-            number = new BigDecimal(text.strip());
-        } catch (NumberFormatException e) {
-            String word = text.strip().toLowerCase().replaceFirst("^[+-]", "");
+        String trimmed = trimBlanks(text);
+        BigDecimal number = null;
+        if (DECIMAL_TEXT.matcher(trimmed).matches()) {
+            try {
+                number = new BigDecimal(trimmed);
+            } catch (NumberFormatException e) {
+                // an exponent beyond an int scale
+            }
+        }
+        if (number == null) {
+            String word = trimmed.toLowerCase().replaceFirst("^[+-]", "");
             boolean special = word.equals("nan") || word.equals("snan") || word.startsWith("inf");
             return (special ? "not a finite number: '" : "not a number: '") + text + "'";
         }
@@ -307,6 +321,22 @@ final class UsageEventDeserializer implements DeserializationSchema<RowData> {
                     + (QUANTITY_PRECISION - QUANTITY_SCALE) + " digits before the point)";
         }
         return null;
+    }
+
+    private static String trimBlanks(String text) {
+        int start = 0;
+        int end = text.length();
+        while (start < end && isBlank(text.charAt(start))) {
+            start++;
+        }
+        while (end > start && isBlank(text.charAt(end - 1))) {
+            end--;
+        }
+        return text.substring(start, end);
+    }
+
+    private static boolean isBlank(char c) {
+        return c == ' ' || c == '\t' || c == '\n';
     }
 
     /** Chaos testing: fail once after this many messages, then recover from the last checkpoint. */
