@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from aforo.catalog import load_catalog
 from ingest.config import load_ingest_config
-from ingest.keys import GATEWAY_SOURCES, KeyStore, KeyStoreError
+from ingest.keys import ALL_TENANTS, GATEWAY_SOURCES, KeyStore, KeyStoreError
 
 
 @click.group()
@@ -57,10 +58,18 @@ def _store(obj) -> KeyStore:  # type: ignore[no-untyped-def]
     return KeyStore.under(obj.get().home)
 
 
+def _refused(exc: KeyStoreError) -> click.UsageError:
+    """The store's refusal as click reports a bad option (exit 2), naming the option."""
+    if exc.field is None:
+        return click.UsageError(exc.problem)
+    return click.BadParameter(exc.problem, param_hint=f"'--{exc.field}'")
+
+
 @keys.command()
-@click.option("--name", required=True, help="What the key is for (shown in lists and logs).")
+@click.option("--name", required=True,
+              help="What the key is for (shown in lists and logs); one active key per name.")
 @click.option("--tenant", "tenants", multiple=True,
-              help="A tenant the key may write (repeatable; '*' for every tenant).")
+              help="A customer of the catalog whose usage the key may write (repeatable; '*' for every tenant).")
 @click.option("--gateway", "gateways", multiple=True, type=click.Choice(GATEWAY_SOURCES),
               help="A gateway whose logs the key may post (repeatable).")
 @click.option("--rate", type=float, default=None,
@@ -68,11 +77,13 @@ def _store(obj) -> KeyStore:  # type: ignore[no-untyped-def]
 @click.pass_obj
 def create(obj, name: str, tenants: tuple[str, ...], gateways: tuple[str, ...],  # type: ignore[no-untyped-def]
            rate: float | None) -> None:
-    """Create a key; its secret is printed once and never stored."""
+    """Create a key; its secret is printed once and never stored. Named tenants must be
+    customers in the catalog (a misspelt one would let in usage nobody bills)."""
+    customers = load_catalog(obj.get().catalog_dir).customers if set(tenants) - {ALL_TENANTS} else None
     try:
-        key, secret = _store(obj).create(name, list(tenants), list(gateways), rate)
+        key, secret = _store(obj).create(name, list(tenants), list(gateways), rate, customers)
     except KeyStoreError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise _refused(exc) from None
     click.echo(json.dumps({**key.describe(), "secret": secret}, indent=1))
     click.echo("The secret is shown only now: store it. Send it as "
                "`Authorization: Bearer <secret>`.", err=True)
@@ -106,7 +117,7 @@ def revoke(obj, key_id: str) -> None:  # type: ignore[no-untyped-def]
     try:
         key = _store(obj).revoke(key_id)
     except KeyStoreError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise _refused(exc) from None
     click.echo(f"revoked {key.id} ({key.name}) at {key.revoked_at}")
 
 

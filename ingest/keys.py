@@ -9,6 +9,9 @@ lookup by hash leaks nothing about other keys.
 A key is scoped to tenants (it may write only their usage; `*` means every
 tenant: for the operator's own back ends) and/or to gateway sources (it may
 post that gateway's logs, the tenant of each record coming from the catalog).
+
+A name belongs to one active key at a time, so lists and logs say which key it
+was; a revoked key's name is free again (a key is rotated under its old name).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +47,13 @@ create table if not exists api_keys (
 
 
 class KeyStoreError(ValueError):
-    """A key that cannot be created or revoked as asked (terminal: fix the arguments)."""
+    """A key that cannot be created or revoked as asked (terminal: fix the arguments).
+    `field` names the argument at fault (name, tenant, gateway, rate), when one is."""
+
+    def __init__(self, problem: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field = field
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -97,21 +106,40 @@ class KeyStore:
                 yield db
 
     def create(self, name: str, tenants: list[str], gateways: list[str],
-               rate_per_s: float | None = None) -> tuple[ApiKey, str]:
-        """A new key and its secret (the only time the secret exists outside the caller)."""
+               rate_per_s: float | None = None,
+               customers: Collection[str] | None = None) -> tuple[ApiKey, str]:
+        """A new key and its secret (the only time the secret exists outside the caller).
+        Given the catalog's `customers`, a tenant that is none of them is refused: its
+        events would be accepted and billed to nobody."""
+        if not name.strip():
+            raise KeyStoreError(f"must not be empty (got {name!r})", "name")
         unknown = sorted(set(gateways) - set(GATEWAY_SOURCES))
         if unknown:
-            raise KeyStoreError(f"gateway {unknown[0]!r} is not one of {', '.join(GATEWAY_SOURCES)}")
+            raise KeyStoreError(f"{unknown[0]!r} is not one of {', '.join(GATEWAY_SOURCES)}",
+                                "gateway")
         if not tenants and not gateways:
             raise KeyStoreError("a key needs at least one tenant or one gateway scope")
-        if any(not t.strip() for t in tenants):
-            raise KeyStoreError("a tenant id must not be empty")
+        blank = [t for t in tenants if not t.strip()]
+        if blank:
+            raise KeyStoreError(f"must not be empty (got {blank[0]!r})", "tenant")
+        if customers is not None:
+            strangers = sorted(set(tenants) - {ALL_TENANTS} - set(customers))
+            if strangers:
+                listed = ", ".join(sorted(customers)) or "none"
+                raise KeyStoreError(f"{strangers[0]!r} is not a customer in the catalog"
+                                    f" (customers: {listed})", "tenant")
         if rate_per_s is not None and rate_per_s <= 0:
-            raise KeyStoreError(f"rate must be positive, got {rate_per_s}")
+            raise KeyStoreError(f"must be positive (got {rate_per_s:g})", "rate")
         key_id = secrets.token_hex(6)
         secret = f"{SECRET_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         key = ApiKey(key_id, name, frozenset(tenants), frozenset(gateways), rate_per_s, _now())
         with self._db() as db:
+            db.execute("begin immediate")  # no other key can take the name before the insert
+            taken = db.execute("select id from api_keys where name = ? and revoked_at is null",
+                               (name,)).fetchone()
+            if taken:
+                raise KeyStoreError(f"{name!r} is the name of active key {taken[0]}"
+                                    " (revoke it, or choose another name)", "name")
             db.execute(
                 "insert into api_keys (id, name, secret_sha256, tenants, gateways, rate_per_s,"
                 " created_at) values (?, ?, ?, ?, ?, ?, ?)",

@@ -30,12 +30,16 @@ FROM line_items WHERE billed GROUP BY ALL ORDER BY tenant_id, metric
 @contextmanager
 def _collector(ctx: click.Context) -> Iterator[str]:
     """`aforo ingest serve` on a free port, with an API key for every tenant in
-    AFORO_API_KEY; its URL. Stopped (gracefully: the producer flushes) afterwards."""
+    AFORO_API_KEY; its URL. Stopped (gracefully: the producer flushes) afterwards.
+    An earlier run's key is revoked first: a name belongs to one active key."""
     from ingest.client import wait_listening
     from ingest.keys import ALL_TENANTS, KeyStore
 
-    settings = ctx.obj.get()
-    os.environ["AFORO_API_KEY"] = KeyStore.under(settings.home).create("demo", [ALL_TENANTS], [])[1]
+    keys = KeyStore.under(ctx.obj.get().home)
+    for earlier in keys.list():
+        if earlier.name == "demo":
+            keys.revoke(earlier.id)
+    os.environ["AFORO_API_KEY"] = keys.create("demo", [ALL_TENANTS], [])[1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

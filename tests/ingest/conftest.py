@@ -78,7 +78,8 @@ class Collector:
     syslog_port: int
 
     def key(self, *tenants: str, gateways: tuple[str, ...] = (), rate: float | None = None) -> str:
-        return self.keys.create("test", list(tenants), list(gateways), rate)[1]
+        name = f"test {len(self.keys.list(include_revoked=True)) + 1}"  # one active key per name
+        return self.keys.create(name, list(tenants), list(gateways), rate)[1]
 
     def post(self, path: str, body: bytes | Any, *, key: str | None = None,
              headers: dict[str, str] | None = None, gzipped: bool = False) -> Reply:

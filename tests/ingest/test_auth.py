@@ -124,9 +124,34 @@ def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, problem", [
     (["--name", "x"], "at least one tenant or one gateway"),
     (["--name", "x", "--gateway", "envoy"], "Invalid value for '--gateway'"),
-    (["--name", "x", "--tenant", "acme", "--rate", "0"], "rate must be positive"),
+    (["--name", "x", "--tenant", "acme", "--rate", "0"], "Invalid value for '--rate': must be positive (got 0)"),
+    (["--name", "", "--tenant", "acme"], "Invalid value for '--name': must not be empty (got '')"),
+    (["--name", "  ", "--gateway", "kong"], "Invalid value for '--name': must not be empty (got '  ')"),
+    (["--name", "x", "--tenant", "acme", "--tenant", "acmee"],
+     "Invalid value for '--tenant': 'acmee' is not a customer in the catalog"
+     " (customers: acme, globex, hooli, initech, stark, umbrella)"),
 ])
 def test_keys_cli_refuses_bad_keys(tmp_path: Path, args: list[str], problem: str) -> None:
     result = _keys(CliRunner(), tmp_path, "create", *args)
     assert result.exit_code == 2
     assert problem in result.output
+    assert _keys(CliRunner(), tmp_path, "list", "--all", "--json").stdout == ""
+
+
+def test_a_name_belongs_to_one_active_key_until_it_is_revoked(tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = _keys(runner, tmp_path, "create", "--name", "kong prod", "--gateway", "kong")
+    assert first.exit_code == 0, first.output
+    key_id = json.loads(first.stdout)["id"]
+
+    again = _keys(runner, tmp_path, "create", "--name", "kong prod", "--tenant", "*")
+    assert again.exit_code == 2
+    assert (f"Invalid value for '--name': 'kong prod' is the name of active key {key_id}"
+            " (revoke it, or choose another name)") in again.output
+
+    assert _keys(runner, tmp_path, "revoke", key_id).exit_code == 0
+    rotated = _keys(runner, tmp_path, "create", "--name", "kong prod", "--gateway", "kong")
+    assert rotated.exit_code == 0, rotated.output
+    listed = _keys(runner, tmp_path, "list", "--all", "--json").stdout.splitlines()
+    active = {key["id"]: key["revoked_at"] is None for key in map(json.loads, listed)}
+    assert active == {key_id: False, json.loads(rotated.stdout)["id"]: True}
