@@ -30,6 +30,7 @@ import pyarrow as pa
 from aforo.pricing import BreakdownLine, format_decimal, round_money
 from aforo.settings import Settings
 from invoicing.documents import (
+    CREDIT_NOTE,
     Adjusts,
     Invoice,
     InvoiceLine,
@@ -210,7 +211,9 @@ class BillingStore:
                          for i, d in enumerate(docs)]
         if not numbered:
             return []
-        due = {d.invoice_id: issue + timedelta(days=due_days[d.issuer]) for d in ordered}
+        # A credit note has nothing to pay, so it has no due date.
+        due = {d.invoice_id: None if d.kind == CREDIT_NOTE else issue + timedelta(days=due_days[d.issuer])
+               for d in ordered}
         self.con.register("finalizing", pa.table({
             "invoice_id": [n.invoice_id for n in numbered],
             "number": [n.number for n in numbered],
@@ -284,7 +287,9 @@ def _invoice(row: dict[str, Any], lines: tuple[InvoiceLine, ...]) -> Invoice:
         issuer_details=json.loads(row["issuer_details"]),
         catalog_revision=row["catalog_revision"], close_label=row["close_label"],
         credits_invoice_id=row["credits_invoice_id"], credits_number=row["credits_number"],
-        issue_date=row["issue_date"], due_date=row["due_date"],
+        # Credit notes finalized before they stopped getting a due date keep it in their
+        # row (a final row is never rewritten); it is not theirs to show.
+        issue_date=row["issue_date"], due_date=None if row["kind"] == CREDIT_NOTE else row["due_date"],
         drafted_at=_utc(row["drafted_at"]), finalized_at=_utc(row["finalized_at"]),
         content_hash=row["content_hash"],
     )

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS invoices (
     tax                 DECIMAL(38, 4) NOT NULL,
     total               DECIMAL(38, 4) NOT NULL,
     issue_date          DATE,
-    due_date            DATE,
+    due_date            DATE,                 -- none for a credit note (nothing to pay)
     credits_invoice_id  VARCHAR,              -- a credit note: the invoice it credits
     credits_number      VARCHAR,
     customer            VARCHAR NOT NULL,     -- JSON snapshot: name, email, address, ...

@@ -4,6 +4,9 @@ idempotence, late usage after finalization, and reconciliation."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,25 +18,41 @@ from invoicing import InvoicingConfig, close_due, close_period, open_documents, 
 from invoicing.periods import PeriodLabel, customer_period
 from invoicing.store import database_path
 from tests.invoicing import truth
-from tests.invoicing.conftest import DEC_3
+from tests.invoicing.conftest import DEC_3, invoke
 from tests.invoicing.support import Event, late_arrivals, write_late
 
 TENANTS = ["acme", "cyberdyne", "globex", "hooli", "initech", "stark", "umbrella", "wayne"]
 ENDED = [t for t in TENANTS if t != "initech"]  # initech's period ends 15 Dec (New York)
+NOVEMBER = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def execute(settings: Settings, statement: str, *, read_only: bool = True) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(database_path(settings)), read_only=read_only)
+    try:
+        return con.execute(statement).fetchall()
+    finally:
+        con.close()
 
 
 def rows(settings: Settings, table: str) -> list[tuple[object, ...]]:
-    con = duckdb.connect(str(database_path(settings)), read_only=True)
-    try:
-        return sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-    finally:
-        con.close()
+    return sorted(execute(settings, f"SELECT * FROM {table}"), key=repr)
 
 
 def exports(settings: Settings) -> dict[str, bytes]:
     with open_documents(settings) as store:
         docs = store.documents()
     return {d.invoice_id: to_json(d) + to_csv([d]) for d in docs}
+
+
+def cheaper_umbrella(events: list[Event]) -> list[Event]:
+    """Late server errors (not calls) in umbrella's November whose bytes push its
+    volume-priced bandwidth just past 10 GB, into the cheaper tier: November costs
+    less once they are billed, so the close issues a credit note."""
+    gb = truth.usage(events, "umbrella", *NOVEMBER).gb
+    assert Decimal("7.6") < gb < Decimal("9.9")
+    missing = int((Decimal("10.05") - gb) * truth.GB)
+    return late_arrivals(events, "umbrella", 5, *NOVEMBER, seed=2, status=503,
+                         response_bytes=missing // 5)
 
 
 def test_periods_follow_each_customers_anchor_and_timezone(catalog: Catalog) -> None:
@@ -147,15 +166,8 @@ def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
         acme_nov = store.find("acme/2026-11")
         umbrella_nov = store.find("umbrella/2026-11")
 
-    nov = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-    # acme: 30 more calls; umbrella: server errors (not calls) whose bytes push its
-    # volume-priced bandwidth just past 10 GB, into the cheaper tier: it costs less
-    acme_late = late_arrivals(events, "acme", 30, *nov, seed=1, status=200)
-    gb = truth.usage(events, "umbrella", *nov).gb
-    assert Decimal("7.6") < gb < Decimal("9.9")
-    missing = int((Decimal("10.05") - gb) * truth.GB)
-    umbrella_late = late_arrivals(events, "umbrella", 5, *nov, seed=2, status=503,
-                                  response_bytes=missing // 5)
+    acme_late = late_arrivals(events, "acme", 30, *NOVEMBER, seed=1, status=200)  # 30 more calls
+    umbrella_late = cheaper_umbrella(events)
     write_late(home.data_dir, catalog, acme_late + umbrella_late, "late2")
 
     result = close_period(home, "2026-12", finalize=True, now=datetime(2027, 1, 3, tzinfo=UTC),
@@ -175,7 +187,7 @@ def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
     calls = next(line for line in adjustments if line.charge_key == "api_calls")
     assert calls.quantity == 30
     # November, billed across both documents, is the whole period rated once
-    u = truth.usage(events + acme_late, "acme", *nov)
+    u = truth.usage(events + acme_late, "acme", *NOVEMBER)
     expected = truth.lines("acme", u)
     for charge in ("api_calls", "bandwidth"):
         billed = sum(line.amount for line in acme_nov.lines + tuple(adjustments)
@@ -186,7 +198,7 @@ def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
     assert credit.number == "CN-2027-0001" and credit.credits_number == umbrella_nov.number
     assert credit.total < 0 and credit.period_label == "2026-11"
     assert not any(line.kind == "adjustment" for line in umbrella_dec.lines)
-    u = truth.usage(events + umbrella_late, "umbrella", *nov)
+    u = truth.usage(events + umbrella_late, "umbrella", *NOVEMBER)
     assert umbrella_nov.total + credit.total == truth.total("umbrella", u)
 
     # once billed, the late usage is not billed again
@@ -198,3 +210,36 @@ def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
     with open_documents(home) as store:
         january = store.find("acme/2027-01")
     assert not any(line.kind == "adjustment" for line in january.lines)
+
+
+def test_a_credit_note_has_no_due_date_in_any_output(
+        home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
+    close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
+    write_late(home.data_dir, catalog, cheaper_umbrella(events), "late2")
+    close_period(home, "2026-12", finalize=True, now=datetime(2027, 1, 3, tzinfo=UTC), config=config)
+
+    def stored() -> set[tuple[object, ...]]:
+        return set(execute(home, "SELECT kind, due_date IS NULL FROM invoices"
+                                 " WHERE tenant_id = 'umbrella' AND status = 'final'"))
+
+    def shown(number: str) -> dict[str, object]:
+        """The due date in every form `aforo invoices` gives the document."""
+        listed = invoke(home, "invoices", ["list", "--tenant", "umbrella"]).output.splitlines()
+        issued = next(line for line in invoke(home, "invoices", ["show", number]).output.splitlines()
+                      if line.startswith("  issued"))
+        render = {fmt: invoke(home, "invoices", ["render", number, "--format", fmt]).output
+                  for fmt in ("json", "csv", "html")}
+        return {"list": next(line for line in listed if line.startswith(number)).split()[-1],
+                "show": issued.split("due ")[-1], "json": json.loads(render["json"])["due_date"],
+                "csv": next(csv.DictReader(io.StringIO(render["csv"])))["due_date"],
+                "html": "Due date" in render["html"]}
+
+    nothing = {"list": "-", "show": "-", "json": None, "csv": "", "html": False}
+    assert shown("CN-2027-0001") == nothing
+    assert stored() == {("invoice", False), ("credit_note", True)}
+
+    # a credit note finalized before: it was stored with a due date, and its row stays as it is
+    execute(home, "UPDATE invoices SET due_date = issue_date + 30 WHERE kind = 'credit_note'",
+            read_only=False)
+    assert shown("CN-2027-0001") == nothing
+    assert stored() == {("invoice", False), ("credit_note", False)}
