@@ -210,12 +210,24 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 10.0)
             time.sleep(0.2)
 
 
-def _topic_metadata(consumer: Consumer, topic: str, settle_s: float = 3.0) -> Any:
+def _list_topic(consumer: Consumer, topic: str, reach_s: float) -> Any:
+    """The topic's metadata. No broker connected within `reach_s` (librdkafka's _TRANSPORT:
+    the stack is down, a wrong address) is said then, not after the 10 s metadata timeout;
+    a broker that is connected but slow to answer (_TIMED_OUT) still gets the 10 s."""
+    try:
+        return consumer.list_topics(topic, timeout=reach_s).topics[topic]
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._TIMED_OUT:
+            raise
+    return consumer.list_topics(topic, timeout=10).topics[topic]
+
+
+def _topic_metadata(consumer: Consumer, topic: str, settle_s: float = 3.0, reach_s: float = 2.0) -> Any:
     """A topic created a moment ago (`aforo stack up`) can still be missing from the
     broker's metadata: ask again for a few seconds before calling it unknown."""
     deadline = time.monotonic() + settle_s
     while True:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        meta = _list_topic(consumer, topic, reach_s)
         if (meta.error is None or meta.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
                 or time.monotonic() > deadline):
             return meta
