@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from aforo.catalog import load_catalog
+import pyarrow as pa
+
+from aforo.catalog import Catalog, load_catalog
 from aforo.query import run_query
 from aforo.settings import PROJECT_ROOT, Settings
 
@@ -21,7 +23,7 @@ FROM dead_letters GROUP BY what ORDER BY n DESC, what
 class Leak:
     tenant_id: str
     metric: str
-    why: str  # "no customer" | "metric not priced by the plan"
+    why: str  # "no customer" | "metric not priced by the plan" | "before billing start"
     first_hour: object
     last_hour: object
     quantity: Decimal
@@ -37,12 +39,11 @@ class LeakageReport:
 
 def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport:
     catalog = load_catalog(settings.catalog_dir)
-    result = run_query(settings, LEAKAGE_SQL)
+    result = run_query(settings, LEAKAGE_SQL, tables={"billing_starts": _billing_starts(catalog)})
     leaks = [
-        Leak(tenant, metric,
-             "metric not priced by the plan" if tenant in catalog.customers else "no customer",
-             first, last, quantity, int(events))
-        for tenant, metric, first, last, quantity, events in result.rows
+        Leak(tenant, metric, _why(catalog, tenant, before_start), first, last, quantity,
+             int(events))
+        for tenant, metric, before_start, first, last, quantity, events in result.rows
     ]
     dead: list[tuple[str, int, str]] = []
     warnings = list(result.warnings)
@@ -51,3 +52,18 @@ def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport
         warnings += dlq.warnings
         dead = [(str(what), int(n), str(example)) for what, n, example in dlq.rows]
     return LeakageReport(leaks, dead, warnings)
+
+
+def _billing_starts(catalog: Catalog) -> pa.Table:
+    """Each customer with a billing_start, and where its billing starts (Catalog.billing_from)."""
+    starts = {t: s for t in sorted(catalog.customers) if (s := catalog.billing_from(t)) is not None}
+    return pa.table({
+        "tenant_id": pa.array(list(starts), pa.string()),
+        "billed_from": pa.array(list(starts.values()), pa.timestamp("us", tz="UTC")),
+    })
+
+
+def _why(catalog: Catalog, tenant: str, before_start: bool) -> str:
+    if before_start:
+        return "before billing start"
+    return "metric not priced by the plan" if tenant in catalog.customers else "no customer"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,14 +157,17 @@ def connect(settings: Settings, sql: str = "", *, dead_letters: Reader = read_de
     return con
 
 
-def run_query(settings: Settings, sql: str, *,
-              dead_letters: Reader = read_dead_letters) -> QueryResult:
-    """Run one query over the views; duckdb.Error for a bad query, an empty one or
-    several statements."""
+def run_query(settings: Settings, sql: str, *, dead_letters: Reader = read_dead_letters,
+              tables: Mapping[str, pa.Table] | None = None) -> QueryResult:
+    """Run one query over the views, and over `tables` (name: the caller's values, as
+    relations rather than text in the SQL); duckdb.Error for a bad query, an empty one
+    or several statements."""
     _check_one_statement(sql)
     warnings: list[str] = []
     con = connect(settings, sql, dead_letters=dead_letters, warnings=warnings)
     try:
+        for name, table in (tables or {}).items():
+            con.register(name, table)
         cur = con.execute(sql)
         columns = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall() if cur.description else []

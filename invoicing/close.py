@@ -180,12 +180,19 @@ def _first_label(settings: Settings) -> PeriodLabel | None:
 
 def _plan(catalog: Catalog, label: PeriodLabel, tenants: list[str], now: datetime,
           finalizes: Callable[[Period], bool]) -> tuple[list[_Tenant], list[str]]:
-    plan, skipped_no_plan, skipped_future = [], [], []
+    """The tenants to close, and notes on the rest: no plan in force, a period that ends
+    on or before their billing_start (never invoiced: leakage lists its usage), or a
+    period that has not started."""
+    plan, skipped_no_plan, skipped_unstarted, skipped_future = [], [], [], []
     for tenant_id in tenants:
         period = customer_period(catalog, tenant_id, label)
         charges = catalog.charges_for(tenant_id, period.start)
+        billed_from = catalog.billing_from(tenant_id)
         if not charges:
             skipped_no_plan.append(tenant_id)
+        elif billed_from is not None and period.end <= billed_from:
+            skipped_unstarted.append(
+                f"{tenant_id} (billing_start {catalog.customers[tenant_id].billing_start})")
         elif period.start > now:
             skipped_future.append(tenant_id)
         else:
@@ -193,6 +200,8 @@ def _plan(catalog: Catalog, label: PeriodLabel, tenants: list[str], now: datetim
     notes = []
     if skipped_no_plan:
         notes.append(f"no plan in force for {', '.join(skipped_no_plan)}")
+    if skipped_unstarted:
+        notes.append(f"before billing start for {', '.join(skipped_unstarted)}")
     if skipped_future:
         notes.append(f"not started yet (now {now:%Y-%m-%d %H:%M}Z) for {', '.join(skipped_future)}")
     return plan, notes

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aforo.catalog.model import Customer, Metric, Period, Plan, PlanVersion, ResolvedCharge
-from aforo.catalog.periods import as_utc, period_containing
+from aforo.catalog.periods import as_utc, boundary, period_containing, zone
 from aforo.pricing import Price
 
 # Aggregations whose period quantity is not a sum of per-API hours: their hourly rows are the tenant's.
@@ -112,6 +112,18 @@ class Catalog:
             except LookupError:
                 anchor = 1
         return period_containing(at, customer.timezone, anchor)
+
+    def billing_from(self, tenant_id: str) -> datetime | None:
+        """The start of the tenant's first billed period: the one holding its
+        `billing_start`, a date taken at local midnight in the customer's timezone, as
+        period boundaries are. Usage before it is never invoiced (`aforo leakage` lists
+        it). None without billing_start (or for an unknown tenant)."""
+        customer = self.customers.get(tenant_id)
+        if customer is None or customer.billing_start is None:
+            return None
+        day = customer.billing_start
+        midnight = boundary(day.year, day.month, zone(customer.timezone), day.day)
+        return self.period_for(tenant_id, midnight).start
 
     def tenant_for_credential(self, credential: str) -> str | None:
         """The tenant an API key or gateway consumer id belongs to, or None."""

@@ -10,6 +10,7 @@ from aforo.catalog.metrics import KEY, KEY_HINT
 from aforo.catalog.model import Customer, Known, Plan
 from aforo.catalog.periods import zone
 from aforo.catalog.plans import PLAN_KEY
+from aforo.catalog.timefields import read_date
 from aforo.pricing import Price, read_price
 from aforo.pricing.fields import Fields, join, problem, read_decimal
 from aforo.pricing.numbers import HUNDRED, ZERO, format_decimal
@@ -46,6 +47,7 @@ def read_customer(obj: object, errors: list[str], known: Known | None = None) ->
             fields.fail("timezone", "not an IANA timezone (like UTC, America/New_York)", timezone)
     anchor_day = fields.integer("anchor_day", minimum=1, maximum=31)
     tax_rate = fields.decimal("tax_rate", minimum=ZERO, maximum=HUNDRED)
+    billing_start = read_date(fields, "billing_start")
     api_keys = _read_credentials(fields, "api_keys")
     consumers = _read_credentials(fields, "gateway_consumers")
     fields.finish()
@@ -54,6 +56,7 @@ def read_customer(obj: object, errors: list[str], known: Known | None = None) ->
     return Customer(
         tenant_id, name, email, address, plan, overrides, quotas, caps, alerts, timezone,
         anchor_day, tax_rate if tax_rate is not None else ZERO, api_keys, consumers,
+        billing_start,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -161,7 +161,8 @@ class Plan:
 @dataclass(frozen=True)
 class Customer:
     """A tenant. `overrides` replace the price of a plan charge for this customer;
-    quotas, caps and alerts are per metric key (units per period)."""
+    quotas, caps and alerts are per metric key (units per period); no period that
+    ends on or before `billing_start` is invoiced (Catalog.billing_from)."""
 
     tenant_id: str
     name: str
@@ -177,6 +178,7 @@ class Customer:
     tax_rate: Decimal = Decimal(0)
     api_keys: tuple[str, ...] = ()
     gateway_consumers: tuple[str, ...] = ()
+    billing_start: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""Instants written in catalog files (`effective_from`)."""
+"""Instants and dates written in catalog files (`effective_from`, `billing_start`)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from aforo.pricing.fields import ABSENT, Fields
@@ -39,3 +40,20 @@ def read_instant(fields: Fields, name: str, *, required: bool = False) -> dateti
         fields.fail(name, "must be on a whole UTC hour (periods and hourly windows are)", raw)
         return None
     return instant
+
+
+def read_date(fields: Fields, name: str) -> date | None:
+    """A calendar date, `YYYY-MM-DD` (YAML reads one unquoted as a date already)."""
+    raw = fields.raw(name)
+    if raw is ABSENT:
+        return None
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    text = raw.strip() if isinstance(raw, str) else ""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass  # no such day: 2026-13-01
+    fields.fail(name, "must be a date written YYYY-MM-DD, like 2026-12-01", raw)
+    return None

@@ -1,5 +1,7 @@
 """YAML for pricing as code: numbers become Decimals from their text, never floats,
-and a key written twice in one mapping is an error instead of a silent overwrite."""
+a date that does not exist (`2026-13-01`) stays text for validation to refuse (PyYAML
+raises a ValueError for it, not a YAMLError), and a key written twice in one mapping
+is an error instead of a silent overwrite."""
 
 from __future__ import annotations
 
@@ -47,7 +49,15 @@ def _decimal(loader: DecimalLoader, node: ScalarNode) -> Decimal | str:
         return text  # `.inf`, sexagesimal: left as text for validation to refuse
 
 
+def _timestamp(loader: DecimalLoader, node: ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return str(loader.construct_scalar(node))
+
+
 DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)  # type: ignore[arg-type]
+DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)  # type: ignore[arg-type]
 
 
 def load_yaml(text: str) -> Any:

@@ -13,7 +13,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def leakage(obj, no_dead_letters: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    """List unbilled usage (no customer, or a metric the plan does not price) and dead letters."""
+    """List unbilled usage (no customer, a metric the plan does not price, or usage before
+    the customer's billing_start) and dead letters."""
     from aforo.leakage import leakage as build_report
 
     report = build_report(obj.get(), with_dead_letters=not no_dead_letters)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,6 +86,7 @@ def test_customers(cat: Catalog) -> None:
     assert stark.tax_rate == Decimal("8.875") and cat.customers["acme"].tax_rate == 0
     initech = cat.customers["initech"]
     assert (initech.timezone, initech.anchor_day) == ("America/New_York", 15)
+    assert initech.billing_start == date(2026, 10, 15) and cat.customers["acme"].billing_start is None
     assert cat.customers["globex"].caps == {"api_calls": Decimal(5000)}
     assert cat.customers["globex"].alerts == {"api_calls": (Decimal(800), Decimal(4000),
                                                             Decimal(5000))}
@@ -106,6 +107,17 @@ def test_period_for_uses_the_customers_timezone_and_anchor(cat: Catalog) -> None
         datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     assert cat.period_for("nobody", at) == cat.period_for("acme", at)
     assert at in cat.period_for("acme", at)
+
+
+def test_billing_from_is_the_start_of_the_period_holding_billing_start(
+        cat: Catalog, example_copy: Path) -> None:
+    # the date at local midnight in the customer's timezone, as period boundaries:
+    # 15 Oct in New York is 04:00 UTC (daylight saving time), not midnight UTC
+    assert cat.billing_from("initech") == datetime(2026, 10, 15, 4, tzinfo=UTC)
+    assert cat.billing_from("acme") is None and cat.billing_from("nobody") is None
+    file = example_copy / "customers" / "initech.yaml"
+    file.write_text(file.read_text().replace("billing_start: 2026-10-15", "billing_start: 2026-11-20"))
+    assert load_catalog(example_copy).billing_from("initech") == datetime(2026, 11, 15, 5, tzinfo=UTC)
 
 
 def test_revision_changes_with_the_files(example_copy: Path) -> None:

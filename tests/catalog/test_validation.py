@@ -132,6 +132,8 @@ def plan(currency: str = "USD", effective: str = "2026-01-01", charges: str = ""
      " on a whole UTC hour (periods and hourly windows are) (got 2026-01-01T00:30:00+00:00)")),
     (plan(effective="soon"), ("plans/x.yaml: versions[0].effective_from: must be a date or an"
      " ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z) (got 'soon')")),
+    (plan(effective="2026-13-01"), ("plans/x.yaml: versions[0].effective_from: must be a date"
+     " or an ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z) (got '2026-13-01')")),
     (plan(charges=CHARGE.format(key="c", metric="api_callz", price=FLAT)),
      ("plans/x.yaml: versions[0].charges[0].metric: no metric with this key (metrics: api_calls,"
      " bandwidth_bytes, compute_ms, payment_value) (got 'api_callz')")),
@@ -240,6 +242,12 @@ def customer(tenant: str = "x", plan: str = "growth", key: str = "ak_x", extra: 
      "customers/x.yaml: anchor_day: must be between 1 and 31 (got 0)"),
     (customer(extra="tax_rate: '120'\n"), ("customers/x.yaml: tax_rate: must be at most 100"
      " (got 120)")),
+    (customer(extra="billing_start: 2026-13-01\n"), ("customers/x.yaml: billing_start: must be"
+     " a date written YYYY-MM-DD, like 2026-12-01 (got '2026-13-01')")),
+    (customer(extra="billing_start: 20261101\n"), ("customers/x.yaml: billing_start: must be"
+     " a date written YYYY-MM-DD, like 2026-12-01 (got 20261101)")),
+    (customer(extra="billing_start: 2026-11-01T00:00:00Z\n"), ("customers/x.yaml: billing_start:"
+     " must be a date written YYYY-MM-DD, like 2026-12-01 (got 2026-11-01T00:00:00+00:00)")),
     (customer().replace("x@x.example", "nobody"),
      "customers/x.yaml: email: must match an email address (got 'nobody')"),
     (customer(extra="api_keys: [ak_y]\n"), ("customers/x.yaml: not valid YAML: while"

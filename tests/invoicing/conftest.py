@@ -21,6 +21,9 @@ from tests.invoicing.support import CATALOG, Event, usage_events, write_tables
 
 # After November ended and its grace period passed; before initech's period ends.
 DEC_3 = datetime(2026, 12, 3, tzinfo=UTC)
+# hooli's billing starts inside its November period; initech's where its October period
+# ends (local midnight in New York, 15 Nov 05:00 UTC): neither is billed for October.
+BILLING_STARTS = {"hooli": "2026-11-10", "initech": "2026-11-15"}
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +49,16 @@ def home(tmp_path: Path, written_tables: Path) -> Settings:
     """Settings of a fresh Aforo home holding a copy of the month's tables."""
     shutil.copytree(written_tables, tmp_path / "home" / "data")
     return Settings(home=tmp_path / "home", catalog_dir=CATALOG)
+
+
+@pytest.fixture
+def late_starts(home: Settings, tmp_path: Path) -> Settings:
+    """`home` with a copy of the test catalog that gives hooli and initech a billing_start."""
+    catalog = shutil.copytree(CATALOG, tmp_path / "catalog")
+    for tenant, day in BILLING_STARTS.items():
+        with (catalog / "customers" / f"{tenant}.yaml").open("a") as file:
+            file.write(f"billing_start: {day}\n")
+    return home.model_copy(update={"catalog_dir": catalog})
 
 
 @pytest.fixture

@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
+import pytest
 
-from aforo.catalog import Catalog
+from aforo.catalog import Catalog, load_catalog
 from aforo.settings import Settings
 from invoicing import InvoicingConfig, close_due, close_period, open_documents, to_csv, to_json
+from invoicing.errors import PeriodError
 from invoicing.periods import PeriodLabel, customer_period
 from invoicing.store import database_path
 from tests.invoicing import truth
-from tests.invoicing.conftest import DEC_3, invoke
+from tests.invoicing.conftest import BILLING_STARTS, DEC_3, invoke
 from tests.invoicing.support import Event, late_arrivals, write_late
 
 TENANTS = ["acme", "cyberdyne", "globex", "hooli", "initech", "stark", "umbrella", "wayne"]
@@ -243,3 +245,25 @@ def test_a_credit_note_has_no_due_date_in_any_output(
             read_only=False)
     assert shown("CN-2027-0001") == nothing
     assert stored() == {("invoice", False), ("credit_note", False)}
+
+
+def test_no_invoice_for_a_period_that_ends_by_the_customers_billing_start(
+        late_starts: Settings, events: list[Event], config: InvoicingConfig) -> None:
+    # a catch-up close, after hooli and initech were added: October and November at once
+    results = close_due(late_starts, now=datetime(2026, 12, 20, tzinfo=UTC), config=config)
+    closed = {r.label: sorted({o.tenant_id for o in r.outcomes}) for r in results}
+    assert closed == {"2026-10": [t for t in TENANTS if t not in BILLING_STARTS],
+                      "2026-11": TENANTS}
+    with open_documents(late_starts) as store:
+        october = {d.tenant_id for d in store.documents(label="2026-10")}
+        november = {t: store.find(f"{t}/2026-11") for t in BILLING_STARTS}
+    assert october == set(TENANTS) - set(BILLING_STARTS)
+    # the period holding the start is billed whole, fee and minimum included: no proration
+    catalog = load_catalog(late_starts.catalog_dir)
+    for tenant, doc in november.items():
+        period = customer_period(catalog, tenant, PeriodLabel.parse("2026-11"))
+        assert doc.status == "final"
+        assert doc.total == truth.total(tenant, truth.usage(events, tenant, period.start, period.end))
+
+    with pytest.raises(PeriodError, match=r"before billing start for hooli \(billing_start 2026-11-10\)"):
+        close_period(late_starts, "2026-10", tenant="hooli", now=DEC_3, config=config)
