@@ -24,6 +24,7 @@ class Leak:
     tenant_id: str
     metric: str
     why: str  # "no customer" | "metric not priced by the plan" | "before billing start"
+    #           | "charge out of range (no amount)"
     first_hour: object
     last_hour: object
     quantity: Decimal
@@ -41,9 +42,9 @@ def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport
     catalog = load_catalog(settings.catalog_dir)
     result = run_query(settings, LEAKAGE_SQL, tables={"billing_starts": _billing_starts(catalog)})
     leaks = [
-        Leak(tenant, metric, _why(catalog, tenant, before_start), first, last, quantity,
+        Leak(tenant, metric, _why(catalog, tenant, before_start, unrated), first, last, quantity,
              int(events))
-        for tenant, metric, before_start, first, last, quantity, events in result.rows
+        for tenant, metric, before_start, unrated, first, last, quantity, events in result.rows
     ]
     dead: list[tuple[str, int, str]] = []
     warnings = list(result.warnings)
@@ -63,7 +64,9 @@ def _billing_starts(catalog: Catalog) -> pa.Table:
     })
 
 
-def _why(catalog: Catalog, tenant: str, before_start: bool) -> str:
+def _why(catalog: Catalog, tenant: str, before_start: bool, unrated: bool) -> str:
     if before_start:
         return "before billing start"
+    if unrated:
+        return "charge out of range (no amount)"
     return "metric not priced by the plan" if tenant in catalog.customers else "no customer"

@@ -86,19 +86,33 @@ class BillingContext(_CatalogFunction):
                    self.catalog.revision, True, aggregation)
 
 
+# A line item's amount is DECIMAL(38, 18): at most 20 digits before the point.
+AMOUNT_LIMIT = Decimal(10) ** 20
+
+
 class RateWindow(_CatalogFunction):
     """The hour's exact charge (text): F(after) - F(before) of the period-to-date
-    quantity, or the fees of its `transactions` after `count_before` worth `before`."""
+    quantity, or the fees of its `transactions` after `count_before` worth `before`.
+
+    None (a line item without an amount, which `aforo leakage` lists) when the period's
+    running total overflowed DECIMAL(38, 12) (Flink's sum is then NULL) or the charge
+    does not fit the amount's DECIMAL(38, 18): a bogus huge quantity must not fail the
+    job, which would restart into the same failure and stop billing everyone.
+    """
 
     def eval(self, tenant: str, metric: str, window_start: datetime,  # type: ignore[no-untyped-def]
-             before: Decimal, after: Decimal, count_before: int, transactions) -> str:
+             before: Decimal, after: Decimal, count_before: int, transactions) -> str | None:
         charge = self._charge(tenant, metric, window_start)
         if charge is None:
             return "0"
+        if before is None or after is None:
+            return None
         if charge.price.model.rates == "values":
             ordered = sorted(transactions or (), key=lambda t: (t[0], t[1]))
-            return str(rate_values_increment(charge.price, count_before, before, [t[2] for t in ordered]))
-        return str(rate_change(charge.price, before, after))
+            amount = rate_values_increment(charge.price, count_before, before, [t[2] for t in ordered])
+        else:
+            amount = rate_change(charge.price, before, after)
+        return str(amount) if abs(amount) < AMOUNT_LIMIT else None
 
 
 # The job's rating functions: SQL name -> (function, result type).
