@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from aforo.events import EventError
+from aforo.pricing.numbers import fits_decimal
 from ingest.config import Limits
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,8 +41,6 @@ _VALUE_SCALE = 18
 # rounded half up to 12 places, at most 26 digits before the point.
 QUANTITY_SCALE = 12
 QUANTITY_DIGITS = 38 - QUANTITY_SCALE
-_QUANTUM = Decimal(1).scaleb(-QUANTITY_SCALE)
-_QUANTITY_CONTEXT = Context(prec=QUANTITY_DIGITS + QUANTITY_SCALE + 2, Emin=MIN_EMIN, Emax=MAX_EMAX)
 # A quantity's text as the metering job reads it (UsageEventDeserializer.DECIMAL_TEXT): what
 # Flink's cast and DuckDB's both read alike. No NaN, infinity or underscores (Python's Decimal
 # takes them), ASCII digits only (not other scripts' digits, which DuckDB refuses), and only
@@ -150,8 +149,7 @@ def round_millis(field: str, value: Any) -> int | None:
 
 def _too_large(number: Decimal) -> bool:
     """More than 26 digits before the point once rounded to 12 places, as the job rounds it."""
-    return number.adjusted() >= QUANTITY_DIGITS or number.quantize(
-        _QUANTUM, ROUND_HALF_UP, _QUANTITY_CONTEXT).adjusted() >= QUANTITY_DIGITS
+    return not fits_decimal(number, QUANTITY_DIGITS + QUANTITY_SCALE, QUANTITY_SCALE)
 
 
 def quantity(field: str, value: Any) -> None:

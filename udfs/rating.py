@@ -21,6 +21,8 @@ from aforo.catalog import Catalog
 from aforo.catalog.model import ResolvedCharge
 from aforo.catalog.periods import period_containing
 from aforo.pricing import rate_change, rate_values_increment
+from aforo.pricing.numbers import fits_decimal
+from aforo.tables import AMOUNT
 
 CONTEXT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("period_start", DataTypes.TIMESTAMP(3)),
@@ -86,10 +88,6 @@ class BillingContext(_CatalogFunction):
                    self.catalog.revision, True, aggregation)
 
 
-# A line item's amount is DECIMAL(38, 18): at most 20 digits before the point.
-AMOUNT_LIMIT = Decimal(10) ** 20
-
-
 class RateWindow(_CatalogFunction):
     """The hour's exact charge (text): F(after) - F(before) of the period-to-date
     quantity, or the fees of its `transactions` after `count_before` worth `before`.
@@ -112,7 +110,7 @@ class RateWindow(_CatalogFunction):
             amount = rate_values_increment(charge.price, count_before, before, [t[2] for t in ordered])
         else:
             amount = rate_change(charge.price, before, after)
-        return str(amount) if abs(amount) < AMOUNT_LIMIT else None
+        return str(amount) if fits_decimal(amount, AMOUNT.precision, AMOUNT.scale) else None
 
 
 # The job's rating functions: SQL name -> (function, result type).

@@ -33,6 +33,18 @@ HUNDRED: Final = Decimal(100)
 _FLOAT_DIGITS: Final = 15
 
 
+def fits_decimal(value: Decimal, precision: int, scale: int) -> bool:
+    """Whether SQL's DECIMAL(precision, scale) holds `value` once it is rounded half up to
+    `scale` places, as Flink's and DuckDB's casts round it: at most precision - scale digits
+    before the point (99.5 does not fit DECIMAL(2, 0): it rounds to 100)."""
+    digits = precision - scale
+    if value.adjusted() >= digits:
+        return False
+    context = decimal.Context(prec=precision + 2, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX)
+    rounded = value.quantize(Decimal(1).scaleb(-scale), decimal.ROUND_HALF_UP, context)
+    return rounded.adjusted() < digits
+
+
 class NotADecimal(ValueError):
     """A value that cannot be read as an exact decimal; the message says why."""
 
