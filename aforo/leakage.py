@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import pyarrow as pa
 
 from aforo.catalog import Catalog, load_catalog
+from aforo.catalog.periods import as_utc
 from aforo.query import run_query
 from aforo.settings import PROJECT_ROOT, Settings
 
 LEAKAGE_SQL = (PROJECT_ROOT / "sql" / "leakage.sql").read_text()
+SPANS_SQL = (PROJECT_ROOT / "sql" / "leakage_spans.sql").read_text()
 # Grouped by what failed (the reason's first word: a field, or `undecodable`), with an example.
 DEAD_LETTER_SQL = """
 SELECT split_part(reason, ':', 1) AS what, COUNT(*) AS n, MIN(reason) AS example
@@ -40,7 +43,10 @@ class LeakageReport:
 
 def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport:
     catalog = load_catalog(settings.catalog_dir)
-    result = run_query(settings, LEAKAGE_SQL, tables={"billing_starts": _billing_starts(catalog)})
+    spans = run_query(settings, SPANS_SQL)
+    result = run_query(settings, LEAKAGE_SQL, tables={
+        "priced": _priced(catalog, [(t, as_utc(a), as_utc(b)) for t, a, b in spans.rows]),
+        "billing_starts": _billing_starts(catalog)})
     leaks = [
         Leak(tenant, metric, _why(catalog, tenant, before_start, unrated), first, last, quantity,
              int(events))
@@ -53,6 +59,25 @@ def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport
         warnings += dlq.warnings
         dead = [(str(what), int(n), str(example)) for what, n, example in dlq.rows]
     return LeakageReport(leaks, dead, warnings)
+
+
+def _priced(catalog: Catalog, spans: list[tuple[str, datetime, datetime]]) -> pa.Table:
+    """Each customer's periods over its usage's span, with every metric its plan prices
+    there (Catalog.period_charges)."""
+    rows: list[tuple[str, str, datetime, datetime]] = []
+    for tenant, first, last in spans:
+        at = first
+        while tenant in catalog.customers and at <= last:
+            period, charges = catalog.period_charges(tenant, at)
+            rows += [(tenant, metric, period.start, period.end)
+                     for metric in sorted({c.metric for c in charges if c.metric})]
+            at = period.end
+    tenants, metrics, starts, ends = zip(*rows, strict=True) if rows else ((), (), (), ())
+    instant = pa.timestamp("us", tz="UTC")
+    return pa.table({
+        "tenant_id": pa.array(tenants, pa.string()), "metric": pa.array(metrics, pa.string()),
+        "period_start": pa.array(starts, instant), "period_end": pa.array(ends, instant),
+    })
 
 
 def _billing_starts(catalog: Catalog) -> pa.Table:

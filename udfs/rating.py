@@ -19,7 +19,7 @@ from pyflink.table.udf import ScalarFunction, udf
 
 from aforo.catalog import Catalog
 from aforo.catalog.model import ResolvedCharge
-from aforo.catalog.periods import period_containing
+from aforo.catalog.periods import as_utc, period_containing
 from aforo.pricing import rate_change, rate_values_increment
 from aforo.pricing.numbers import fits_decimal
 from aforo.tables import AMOUNT
@@ -38,10 +38,6 @@ CONTEXT_TYPE = DataTypes.ROW([
 ])
 
 
-def _utc(naive: datetime) -> datetime:
-    return naive.replace(tzinfo=UTC) if naive.tzinfo is None else naive
-
-
 def _naive(aware: datetime) -> datetime:
     return aware.astimezone(UTC).replace(tzinfo=None)
 
@@ -54,16 +50,7 @@ class _CatalogFunction(ScalarFunction):
         self._charge = lru_cache(maxsize=65536)(self._find_charge)
 
     def _find_charge(self, tenant: str, metric: str, window_start: datetime) -> ResolvedCharge | None:
-        # One plan version rates a whole period: the one in force at the period's
-        # start (a price change applies from the next period on). The close uses
-        # the same rule, so streamed charges and the close's rating agree.
-        if tenant not in self.catalog.customers:
-            return None
-        period = self.catalog.period_for(tenant, _utc(window_start))
-        for charge in self.catalog.charges_for(tenant, period.start):
-            if charge.metric == metric:
-                return charge
-        return None
+        return self.catalog.charge_for(tenant, metric, as_utc(window_start))
 
 
 class BillingContext(_CatalogFunction):
@@ -73,7 +60,7 @@ class BillingContext(_CatalogFunction):
     def eval(self, tenant: str, metric: str, window_start: datetime):  # type: ignore[no-untyped-def]
         from pyflink.common import Row
 
-        at = _utc(window_start)
+        at = as_utc(window_start)
         if tenant in self.catalog.customers:
             period = self.catalog.period_for(tenant, at)
         else:

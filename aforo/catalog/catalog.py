@@ -98,6 +98,20 @@ class Catalog:
         except LookupError:
             return []
 
+    def period_charges(self, tenant_id: str, at: datetime) -> tuple[Period, list[ResolvedCharge]]:
+        """The billing period holding `at`, and the charges that rate it ([] for an
+        unknown tenant).
+
+        One plan version rates a whole period: the one in force at the period's start
+        (a price change applies from the next period on). The stream's rating, the
+        close and the leakage report all judge by this rule."""
+        period = self.period_for(tenant_id, at)
+        return period, self.charges_for(tenant_id, period.start)
+
+    def charge_for(self, tenant_id: str, metric: str, at: datetime) -> ResolvedCharge | None:
+        """The charge that rates this tenant's metric at `at` (period_charges), or None."""
+        return next((c for c in self.period_charges(tenant_id, at)[1] if c.metric == metric), None)
+
     def period_for(self, tenant_id: str, at: datetime) -> Period:
         """The billing period holding `at` for this tenant: their timezone, and their
         anchor day, else their plan's, else 1. An unknown tenant gets the calendar

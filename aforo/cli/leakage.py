@@ -13,8 +13,11 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def leakage(obj, no_dead_letters: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    """List unbilled usage (no customer, a metric the plan does not price, or usage before
-    the customer's billing_start) and dead letters."""
+    """List unbilled usage (no customer, a metric the plan does not price, usage before
+    the customer's billing_start, or a charge out of range) and dead letters.
+
+    Judged by the catalog as it is now, as the close bills: usage streamed before a
+    customer was added is billed by the close, and not listed."""
     from aforo.leakage import leakage as build_report
 
     report = build_report(obj.get(), with_dead_letters=not no_dead_letters)

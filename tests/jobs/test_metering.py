@@ -78,16 +78,18 @@ def test_ground_truth_dedup_late_and_dead_letters(pipeline):
     assert sum("too far in the future" in r for r in reasons) == truth["counts"].get("malformed:far-future", 0)
     assert all(r.raw for r in dead), "dead letters keep the original bytes"
 
-    # Usage of tenants without a plan is rated at zero, flagged, and listed as leakage.
+    # Usage of tenants without a plan is rated at zero, flagged, and listed as leakage,
+    # its late events too.
     leaks = pipeline.aforo("leakage", "--json")
     assert leaks.returncode == 0, leaks.stderr
     report = json.loads(leaks.stdout)
     unknown = [leak for leak in report["leaks"] if leak["tenant_id"].startswith("unknown-")]
     assert {leak["tenant_id"] for leak in unknown} == {"unknown-1", "unknown-2", "unknown-3"}
     assert {leak["why"] for leak in unknown} == {"no customer"}
-    on_time, _ = pipeline.observed()
+    on_time, late = pipeline.observed()
     for leak in unknown:
-        expected = sum(v for (t, m, _), v in on_time.items() if (t, m) == (leak["tenant_id"], leak["metric"]))
+        expected = sum(v for (t, m, _), v in [*on_time.items(), *late.items()]
+                       if (t, m) == (leak["tenant_id"], leak["metric"]))
         assert Decimal(leak["quantity"]) == expected > 0
     assert sum(d["count"] for d in report["dead_letters"]) == truth["counts"]["malformed"]
 
