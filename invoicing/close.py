@@ -116,10 +116,14 @@ def close_period(settings: Settings, period: str, *, tenant: str | None = None,
     if tenant is not None and tenant not in catalog.customers:
         raise TenantError(f"tenant {tenant!r} is not in the catalog ({catalog.root})")
     tenants = [tenant] if tenant else sorted(catalog.customers)
-    plan, notes = _plan(catalog, label, tenants, now, lambda p: finalize and p.end <= now)
+    plan, notes, unbillable = _plan(catalog, label, tenants, now,
+                                    lambda p: finalize and p.end <= now)
     if not plan:
-        raise PeriodError(f"period {label}: " + "; ".join(notes))
-    if finalize and not any(t.finalize for t in plan):
+        with BillingStore.open(settings, write=False, timeout_s=config.lock_timeout_s) as store:
+            orphans = _orphan_drafts(store, catalog, label, unbillable, tenant)
+        if not orphans:
+            raise PeriodError(f"period {label}: " + "; ".join(notes))
+    if finalize and plan and not any(t.finalize for t in plan):
         ends = min(t.period.end for t in plan)
         raise PeriodError(f"period {label} cannot be finalized before it ends"
                           f" (the earliest of its periods ends {ends:%Y-%m-%d %H:%M}Z)")
@@ -128,7 +132,7 @@ def close_period(settings: Settings, period: str, *, tenant: str | None = None,
             notes.append(f"{t.tenant_id}: period ends {t.period.end:%Y-%m-%d %H:%M}Z,"
                          " left as a draft")
     return _run(settings, config, catalog, label, plan, now, tenant=tenant, finalize=finalize,
-                allow_empty=allow_empty, notes=notes)
+                allow_empty=allow_empty, notes=notes, unbillable=unbillable)
 
 
 def close_due(settings: Settings, *, now: datetime | None = None,
@@ -149,14 +153,15 @@ def close_due(settings: Settings, *, now: datetime | None = None,
             final = {d.tenant_id for d in store.documents(label=str(label), status=FINAL,
                                                             lines=False)
                      if d.kind == INVOICE and d.period_label == str(label)}
-        open_tenants = [t for t in sorted(catalog.customers) if t not in final]
-        plan, _ = _plan(catalog, label, open_tenants, now,
-                        lambda p: p.end + grace <= now)
+            open_tenants = [t for t in sorted(catalog.customers) if t not in final]
+            plan, _, unbillable = _plan(catalog, label, open_tenants, now,
+                                        lambda p: p.end + grace <= now)
+            orphans = _orphan_drafts(store, catalog, label, unbillable, None)
         plan = [t for t in plan if t.period.end <= now]
-        if plan:
+        if plan or orphans:
             results.append(_run(settings, config, catalog, label, plan, now, tenant=None,
                                 finalize=any(t.finalize for t in plan), allow_empty=True,
-                                notes=[]))
+                                notes=[], unbillable=unbillable))
         label = label.shift(1)
     return results
 
@@ -179,10 +184,12 @@ def _first_label(settings: Settings) -> PeriodLabel | None:
 
 
 def _plan(catalog: Catalog, label: PeriodLabel, tenants: list[str], now: datetime,
-          finalizes: Callable[[Period], bool]) -> tuple[list[_Tenant], list[str]]:
-    """The tenants to close, and notes on the rest: no plan in force, a period that ends
+          finalizes: Callable[[Period], bool]
+          ) -> tuple[list[_Tenant], list[str], dict[str, str]]:
+    """The tenants to close; notes on the rest: no plan in force, a period that ends
     on or before their billing_start (never invoiced: leakage lists its usage), or a
-    period that has not started."""
+    period that has not started; and, of those, the ones never invoiced for this
+    period, with the reason (their drafts from an earlier catalog go)."""
     plan, skipped_no_plan, skipped_unstarted, skipped_future = [], [], [], []
     for tenant_id in tenants:
         period = customer_period(catalog, tenant_id, label)
@@ -191,8 +198,7 @@ def _plan(catalog: Catalog, label: PeriodLabel, tenants: list[str], now: datetim
         if not charges:
             skipped_no_plan.append(tenant_id)
         elif billed_from is not None and period.end <= billed_from:
-            skipped_unstarted.append(
-                f"{tenant_id} (billing_start {catalog.customers[tenant_id].billing_start})")
+            skipped_unstarted.append(tenant_id)
         elif period.start > now:
             skipped_future.append(tenant_id)
         else:
@@ -201,15 +207,36 @@ def _plan(catalog: Catalog, label: PeriodLabel, tenants: list[str], now: datetim
     if skipped_no_plan:
         notes.append(f"no plan in force for {', '.join(skipped_no_plan)}")
     if skipped_unstarted:
-        notes.append(f"before billing start for {', '.join(skipped_unstarted)}")
+        notes.append("before billing start for " + ", ".join(
+            f"{t} (billing_start {catalog.customers[t].billing_start})" for t in skipped_unstarted))
     if skipped_future:
         notes.append(f"not started yet (now {now:%Y-%m-%d %H:%M}Z) for {', '.join(skipped_future)}")
-    return plan, notes
+    unbillable = dict.fromkeys(skipped_no_plan, "no plan in force")
+    unbillable.update(dict.fromkeys(skipped_unstarted, "before billing start"))
+    return plan, notes, unbillable
+
+
+def _orphan_drafts(store: BillingStore, catalog: Catalog, label: PeriodLabel,
+                   unbillable: dict[str, str], tenant: str | None) -> list[tuple[Invoice, str]]:
+    """Drafts this close made earlier for customers it no longer invoices (the
+    catalog gave them a later billing_start, took their plan away or, for a close of
+    every customer, removed them), with the reason: a draft nobody finalizes would
+    stay in the lists forever."""
+    orphans = []
+    for d in store.documents(label=str(label), tenant=tenant, lines=False):
+        if d.is_final or d.close_label != str(label):
+            continue
+        why = unbillable.get(d.tenant_id)
+        if why is None and tenant is None and d.tenant_id not in catalog.customers:
+            why = "not in the catalog"
+        if why is not None:
+            orphans.append((d, why))
+    return orphans
 
 
 def _run(settings: Settings, config: InvoicingConfig, catalog: Catalog, label: PeriodLabel,
          plan: list[_Tenant], now: datetime, *, tenant: str | None, finalize: bool,
-         allow_empty: bool, notes: list[str]) -> CloseResult:
+         allow_empty: bool, notes: list[str], unbillable: dict[str, str]) -> CloseResult:
     with BillingStore.open(settings, write=True, timeout_s=config.lock_timeout_s) as store:
         run_id = store.next_run_id()
         clock = time.monotonic()
@@ -220,8 +247,12 @@ def _run(settings: Settings, config: InvoicingConfig, catalog: Catalog, label: P
         run = {"run_id": run_id, "started_at": now, "period_label": str(label),
                "tenant_id": tenant, "finalize": finalize, "catalog_revision": catalog.revision}
         try:
-            work = _compute(settings, config, catalog, label, plan, now, store, tenant,
-                            allow_empty)
+            work = (_compute(settings, config, catalog, label, plan, now, store, tenant,
+                             allow_empty) if plan else _Work())
+            for doc, why in _orphan_drafts(store, catalog, label, unbillable, tenant):
+                work.stale.append(doc.invoice_id)
+                work.outcomes.append(Outcome(doc.tenant_id, doc.invoice_id, doc.kind, DRAFT,
+                                             "deleted", note=why))
             work.notes[:0] = notes
             with store.transaction():
                 numbers = _write(store, config, work, now, run_id)

@@ -96,6 +96,41 @@ def test_invoice_totals_equal_the_ground_truth_to_the_cent(
     assert numbers == [f"INV-2026-{n:04d}" for n in range(1, 9)]
 
 
+def test_drafts_the_catalog_no_longer_invoices_are_deleted_by_the_next_close(
+        home: Settings, late_starts: Settings, config: InvoicingConfig) -> None:
+    """Drafts made under an earlier catalog (before hooli and initech got a
+    billing_start, before wayne left) would otherwise stay drafts forever."""
+    def october() -> set[str]:
+        with open_documents(home) as store:
+            return {d.tenant_id for d in store.documents(label="2026-10")}
+
+    close_period(home, "2026-10", now=DEC_3, config=config)
+    assert october() == set(TENANTS)
+    result = close_period(late_starts, "2026-10", now=DEC_3, config=config)
+    deleted = {o.tenant_id: o.note for o in result.outcomes if o.action == "deleted"}
+    assert deleted == dict.fromkeys(BILLING_STARTS, "before billing start")
+    assert october() == set(TENANTS) - set(BILLING_STARTS)
+
+    # a close of that customer alone deletes its draft, and says why nothing is left
+    close_period(home, "2026-10", tenant="hooli", now=DEC_3, config=config)
+    result = close_period(late_starts, "2026-10", tenant="hooli", now=DEC_3, config=config)
+    assert [(o.invoice_id, o.action) for o in result.outcomes] == [("hooli/2026-10", "deleted")]
+    assert "hooli" not in october()
+    with pytest.raises(PeriodError, match="before billing start for hooli"):
+        close_period(late_starts, "2026-10", tenant="hooli", now=DEC_3, config=config)
+
+    # the scheduled run does the same, and a customer gone from the catalog loses its drafts
+    close_period(home, "2026-11", now=DEC_3, config=config)
+    (late_starts.catalog_dir / "customers" / "wayne.yaml").unlink()
+    results = close_due(late_starts, now=datetime(2026, 12, 1, 12, tzinfo=UTC), config=config)
+    deleted = {(r.label, o.tenant_id): o.note for r in results for o in r.outcomes
+               if o.action == "deleted"}
+    assert deleted == {("2026-10", "wayne"): "not in the catalog",
+                       ("2026-11", "wayne"): "not in the catalog"}
+    with open_documents(home) as store:
+        assert not store.documents(tenant="wayne")
+
+
 def test_drafts_take_late_events_until_the_grace_period_passes(
         home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
     first = close_period(home, "2026-11", now=datetime(2026, 12, 1, 6, tzinfo=UTC), config=config)
