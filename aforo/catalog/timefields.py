@@ -8,6 +8,10 @@ from datetime import UTC, date, datetime
 from aforo.pricing.fields import ABSENT, Fields
 
 _HINT = "like 2026-12-01 or 2026-12-01T00:00:00Z"
+# ISO 8601's extended forms only: Python's fromisoformat also takes week dates
+# (2026-W49-1) and basic forms (20261207), which nobody means in a price list.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 
 
 def read_instant(fields: Fields, name: str, *, required: bool = False) -> datetime | None:
@@ -18,11 +22,14 @@ def read_instant(fields: Fields, name: str, *, required: bool = False) -> dateti
         return None
     value = raw
     if isinstance(raw, str):
+        text = raw.strip()
         try:
-            value = (
-                date.fromisoformat(raw) if len(raw.strip()) == 10
-                else datetime.fromisoformat(raw.strip())
-            )
+            if _DATE.fullmatch(text):
+                value = date.fromisoformat(text)
+            elif _DATE_TIME.fullmatch(text):
+                value = datetime.fromisoformat(text)
+            else:
+                raise ValueError(text)
         except ValueError:
             fields.fail(name, f"must be a date or an ISO 8601 date-time ({_HINT})", raw)
             return None
@@ -50,7 +57,7 @@ def read_date(fields: Fields, name: str) -> date | None:
     if isinstance(raw, date) and not isinstance(raw, datetime):
         return raw
     text = raw.strip() if isinstance(raw, str) else ""
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if _DATE.fullmatch(text):
         try:
             return date.fromisoformat(text)
         except ValueError:

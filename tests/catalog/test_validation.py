@@ -134,6 +134,12 @@ def plan(currency: str = "USD", effective: str = "2026-01-01", charges: str = ""
      " ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z) (got 'soon')")),
     (plan(effective="2026-13-01"), ("plans/x.yaml: versions[0].effective_from: must be a date"
      " or an ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z) (got '2026-13-01')")),
+    # Python's fromisoformat takes week dates and ISO 8601's basic forms: the catalog does not
+    (plan(effective="2026-W49-1"), ("plans/x.yaml: versions[0].effective_from: must be a date"
+     " or an ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z) (got '2026-W49-1')")),
+    (plan(effective="'20261207T000000Z'"), ("plans/x.yaml: versions[0].effective_from: must be a"
+     " date or an ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z)"
+     " (got '20261207T000000Z')")),
     (plan(charges=CHARGE.format(key="c", metric="api_callz", price=FLAT)),
      ("plans/x.yaml: versions[0].charges[0].metric: no metric with this key (metrics: api_calls,"
      " bandwidth_bytes, compute_ms, payment_value) (got 'api_callz')")),
