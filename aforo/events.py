@@ -210,7 +210,7 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 10.0)
             time.sleep(0.2)
 
 
-def _list_topic(consumer: Consumer, topic: str, reach_s: float) -> Any:
+def list_topic(consumer: Consumer, topic: str, reach_s: float = 2.0) -> Any:
     """The topic's metadata. No broker connected within `reach_s` (librdkafka's _TRANSPORT:
     the stack is down, a wrong address) is said then, not after the 10 s metadata timeout;
     a broker that is connected but slow to answer (_TIMED_OUT) still gets the 10 s."""
@@ -227,7 +227,7 @@ def _topic_metadata(consumer: Consumer, topic: str, settle_s: float = 3.0, reach
     broker's metadata: ask again for a few seconds before calling it unknown."""
     deadline = time.monotonic() + settle_s
     while True:
-        meta = _list_topic(consumer, topic, reach_s)
+        meta = list_topic(consumer, topic, reach_s)
         if (meta.error is None or meta.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
                 or time.monotonic() > deadline):
             return meta

@@ -7,6 +7,8 @@ import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 
+from aforo.events import list_topic
+
 _quiet = logging.getLogger("aforo.lag")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
@@ -19,7 +21,7 @@ MARKER_SLACK = 2000
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = _consumer(bootstrap)
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        meta = list_topic(consumer, topic)
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
                 for p in meta.partitions}
     finally:

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from aforo.catalog import Catalog, load_catalog
 from aforo.catalog.periods import as_utc
-from aforo.query import run_query
+from aforo.query import DeadLettersUnreadable, run_query
 from aforo.settings import PROJECT_ROOT, Settings
 
 LEAKAGE_SQL = (PROJECT_ROOT / "sql" / "leakage.sql").read_text()
@@ -37,8 +37,8 @@ class Leak:
 @dataclass(frozen=True)
 class LeakageReport:
     leaks: list[Leak]
-    dead_letters: list[tuple[str, int, str]]  # what failed, how many, an example reason
-    warnings: list[str]
+    dead_letters: list[tuple[str, int, str]] | None  # what failed, how many, an example
+    dead_letters_error: str | None = None  # why they could not be read (None: not asked)
 
 
 def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport:
@@ -52,13 +52,13 @@ def leakage(settings: Settings, with_dead_letters: bool = True) -> LeakageReport
              int(events))
         for tenant, metric, before_start, unrated, first, last, quantity, events in result.rows
     ]
-    dead: list[tuple[str, int, str]] = []
-    warnings = list(result.warnings)
-    if with_dead_letters:
+    if not with_dead_letters:
+        return LeakageReport(leaks, None)
+    try:
         dlq = run_query(settings, DEAD_LETTER_SQL)
-        warnings += dlq.warnings
-        dead = [(str(what), int(n), str(example)) for what, n, example in dlq.rows]
-    return LeakageReport(leaks, dead, warnings)
+    except DeadLettersUnreadable as exc:
+        return LeakageReport(leaks, None, str(exc))
+    return LeakageReport(leaks, [(str(what), int(n), str(example)) for what, n, example in dlq.rows])
 
 
 def _priced(catalog: Catalog, spans: list[tuple[str, datetime, datetime]]) -> pa.Table:

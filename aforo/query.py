@@ -10,7 +10,8 @@
 `dead_letters` is read only when the query names it: value (the original
 bytes), reason, source_topic, source_partition, source_offset (from the
 `aforo.*` headers), plus the message's own partition, offset and timestamp. If
-Kafka cannot be reached the view is empty and a warning says so.
+Kafka cannot be read the query fails (DeadLettersUnreadable): an empty view
+would say there are none.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -50,7 +51,10 @@ _NAMES_DEAD_LETTERS = re.compile(r"\bdead_letters\b", re.IGNORECASE)
 class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
-    warnings: list[str] = field(default_factory=list)
+
+
+class DeadLettersUnreadable(RuntimeError):
+    """The dead-letter topic could not be read (Kafka down, a wrong address)."""
 
 
 Reader = Callable[[Settings, float], pa.Table]
@@ -60,6 +64,8 @@ def read_dead_letters(settings: Settings, timeout_s: float = 5.0) -> pa.Table:
     """Every message of the dead-letter topic as of now. Raises KafkaException (or
     TimeoutError) when the broker cannot be reached."""
     from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+    from aforo.events import list_topic
 
     topic = settings.kafka.topic("dead_letters").name
     consumer = Consumer({
@@ -72,11 +78,11 @@ def read_dead_letters(settings: Settings, timeout_s: float = 5.0) -> pa.Table:
     })
     rows: list[dict[str, Any]] = []
     try:
-        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if meta is None or meta.error is not None:
-            if meta is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+        meta = list_topic(consumer, topic)
+        if meta.error is not None:
+            if meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 return DEAD_LETTERS.empty_table()
-            raise KafkaException(meta.error if meta is not None else "no metadata")
+            raise KafkaException(meta.error)
         ends, assignment = {}, []
         for p in meta.partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
@@ -132,10 +138,10 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-def connect(settings: Settings, sql: str = "", *, dead_letters: Reader = read_dead_letters,
-            warnings: list[str] | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with every view; `dead_letters` only if `sql` names it."""
-    warnings = warnings if warnings is not None else []
+def connect(settings: Settings, sql: str = "", *, dead_letters: Reader = read_dead_letters
+            ) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with every view; `dead_letters` only if `sql` names it
+    (DeadLettersUnreadable if Kafka cannot be read)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for name in PARQUET_VIEWS:
@@ -148,11 +154,13 @@ def connect(settings: Settings, sql: str = "", *, dead_letters: Reader = read_de
     if _NAMES_DEAD_LETTERS.search(sql):
         try:
             table = dead_letters(settings, 5.0)
-        except Exception as exc:  # noqa: BLE001 - any broker failure means "not reachable"
+        except Exception as exc:  # any broker failure: the view cannot be trusted
+            con.close()
             topic = settings.kafka.topic("dead_letters").name
-            warnings.append(f"Kafka at {settings.kafka.bootstrap} could not be read ({exc});"
-                            f" dead_letters ({topic}) is empty")
-            table = DEAD_LETTERS.empty_table()
+            raise DeadLettersUnreadable(
+                f"dead_letters: Kafka at {settings.kafka.bootstrap} could not be read ({exc});"
+                f" the dead letters ({topic}) are unknown, not none. Start the broker"
+                " (`aforo stack up`) or point the settings at it") from exc
         con.register("dead_letters", table)
     return con
 
@@ -161,10 +169,10 @@ def run_query(settings: Settings, sql: str, *, dead_letters: Reader = read_dead_
               tables: Mapping[str, pa.Table] | None = None) -> QueryResult:
     """Run one query over the views, and over `tables` (name: the caller's values, as
     relations rather than text in the SQL); duckdb.Error for a bad query, an empty one
-    or several statements."""
+    or several statements; DeadLettersUnreadable for a query of dead_letters while
+    Kafka cannot be read."""
     _check_one_statement(sql)
-    warnings: list[str] = []
-    con = connect(settings, sql, dead_letters=dead_letters, warnings=warnings)
+    con = connect(settings, sql, dead_letters=dead_letters)
     try:
         for name, table in (tables or {}).items():
             con.register(name, table)
@@ -173,7 +181,7 @@ def run_query(settings: Settings, sql: str, *, dead_letters: Reader = read_dead_
         rows = cur.fetchall() if cur.description else []
     finally:
         con.close()
-    return QueryResult(columns, rows, warnings)
+    return QueryResult(columns, rows)
 
 
 def _check_one_statement(sql: str) -> None:

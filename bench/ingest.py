@@ -89,9 +89,11 @@ def _delete_topics(bootstrap: str) -> None:
 def _topic_size(bootstrap: str, topic: str) -> int:
     from confluent_kafka import Consumer
 
+    from aforo.events import list_topic
+
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-size"})
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        meta = list_topic(consumer, topic)
         total = 0
         for p in meta.partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)

@@ -18,7 +18,7 @@ import duckdb
 
 from aforo.catalog import load_catalog
 from aforo.pricing import format_decimal, round_money
-from aforo.query import run_query
+from aforo.query import DeadLettersUnreadable, run_query
 from aforo.settings import ConfigError
 from invoicing import (
     FORMATS,
@@ -287,7 +287,8 @@ def sql(obj, query: str, fmt: str) -> None:  # type: ignore[no-untyped-def]
     invoices, invoice_lines, close_runs, close_discrepancies and dead_letters.
 
     One statement, one result: an empty query or several statements (separated
-    by ';') are refused with exit 2; run each separately.
+    by ';') are refused with exit 2; run each separately. A query of
+    dead_letters while Kafka cannot be read fails with exit 1.
     """
     with _errors():
         try:
@@ -295,8 +296,9 @@ def sql(obj, query: str, fmt: str) -> None:  # type: ignore[no-untyped-def]
         except duckdb.Error as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        except DeadLettersUnreadable as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.columns)

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from aforo.catalog import Catalog, load_catalog
 from aforo.cli import invoicing as cli_invoicing
+from aforo.cli import leakage as cli_leakage
 from aforo.settings import Settings
 from invoicing import InvoicingConfig, load_invoicing_config
 from tests.invoicing.support import CATALOG, Event, usage_events, write_tables
@@ -66,11 +67,12 @@ def config() -> InvoicingConfig:
     return load_invoicing_config(None)
 
 
-COMMANDS: dict[str, click.Command] = {c.name or "": c for c in cli_invoicing.commands}
+COMMANDS: dict[str, click.Command] = {c.name or "": c
+                                     for c in [*cli_invoicing.commands, *cli_leakage.commands]}
 
 
 def invoke(settings: Settings, name: str, args: list[str]) -> Result:
-    """Run `aforo <name> <args>` (close, invoices, sql) in-process with these settings."""
+    """Run `aforo <name> <args>` (close, invoices, sql, leakage) in-process with these settings."""
     return CliRunner().invoke(COMMANDS[name], args, obj=SimpleNamespace(get=lambda: settings),
                               env={"AFORO_INVOICING_CONFIG": ""})
 

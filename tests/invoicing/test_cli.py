@@ -122,14 +122,24 @@ def test_invoices_list_refuses_a_period_as_close_does(home: Settings, period: st
     assert listed.stdout == ""
 
 
-def test_dead_letters_view_is_empty_with_a_warning_when_kafka_is_down(home: Settings) -> None:
+def test_dead_letters_are_unknown_not_none_when_kafka_is_down(home: Settings) -> None:
     down = home.model_copy(update={"kafka": home.kafka.model_copy(update={"port": 1})})
-    result = run_query(down, "SELECT count(*) FROM dead_letters")
-    assert result.rows == [(0,)]
-    assert result.warnings and "could not be read" in result.warnings[0]
-    assert "dead_letters (aforo.dead-letters) is empty" in result.warnings[0]
+    result = invoke(down, "sql", ["SELECT count(*) FROM dead_letters"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: dead_letters: Kafka at 127.0.0.1:1 could not be read")
+    assert "the dead letters (aforo.dead-letters) are unknown, not none" in result.stderr
     # a query that does not name it never waits for Kafka
-    assert run_query(down, "SELECT 1").warnings == []
+    assert run_query(down, "SELECT 1").rows == [(1,)]
+
+    # the leakage report still lists unbilled usage, and fails on the dead letters it could not read
+    report = invoke(down, "leakage", ["--json"])
+    assert report.exit_code == 1
+    printed = json.loads(report.stdout)
+    assert printed["leaks"] and printed["dead_letters"] is None
+    assert printed["dead_letters_error"].startswith("dead_letters: Kafka at 127.0.0.1:1")
+    assert report.stderr == f"error: {printed['dead_letters_error']}\n"
+    skipped = invoke(down, "leakage", ["--no-dead-letters"])
+    assert skipped.exit_code == 0 and "dead letters" not in skipped.output
 
 
 def test_two_closes_at_once_cannot_both_finalize(home: Settings) -> None:

@@ -28,7 +28,6 @@ def test_dead_letters_view_reads_the_topic(settings: Settings, kafka: KafkaBroke
     result = run_query(settings, "SELECT value, reason, source_topic, source_partition,"
                                  " source_offset FROM dead_letters WHERE starts_with(reason, ?)"
                                  " ORDER BY source_offset".replace("?", f"'{marker}'"))
-    assert result.warnings == []
     assert result.rows == [
         (b"\x00not avro" + bytes([i]), f"{marker}: value: not a decimal", "aforo.usage-events",
          2, 1000 + i) for i in range(3)]
