@@ -140,11 +140,13 @@ def make_document(header: Header, *, doc_id: str, kind: str, label: str, period:
                   credits: Invoice | None = None) -> Invoice:
     customer = header.customer
     numbered = tuple(replace(line, line_no=i) for i, line in enumerate(lines, 1))
-    sums = totals(numbered, customer.tax_rate, currency)
+    # A credit note corrects the invoice it credits, tax included: that invoice's rate.
+    tax_rate = credits.tax_rate if credits else customer.tax_rate
+    sums = totals(numbered, tax_rate, currency)
     return Invoice(
         invoice_id=doc_id, kind=kind, status=DRAFT, number=None, issuer=header.issuer,
         tenant_id=customer.tenant_id, period_label=label, period_start=period.start,
-        period_end=period.end, currency=currency, lines=numbered, tax_rate=customer.tax_rate,
+        period_end=period.end, currency=currency, lines=numbered, tax_rate=tax_rate,
         subtotal=sums.subtotal, tax=sums.tax, total=sums.total,
         customer=customer_snapshot(customer), issuer_details=header.issuer_details,
         catalog_revision=header.catalog_revision, close_label=header.close_label,

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -280,6 +282,28 @@ def test_a_credit_note_has_no_due_date_in_any_output(
             read_only=False)
     assert shown("CN-2027-0001") == nothing
     assert stored() == {("invoice", False), ("credit_note", False)}
+
+
+def test_a_credit_note_credits_tax_at_the_rate_of_the_invoice_it_credits(
+        home: Settings, events: list[Event], config: InvoicingConfig, tmp_path: Path) -> None:
+    close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
+    # umbrella's tax rate changes after its November invoice (0%) is final
+    catalog_dir = shutil.copytree(home.catalog_dir, tmp_path / "catalog")
+    with (catalog_dir / "customers" / "umbrella.yaml").open("a") as file:
+        file.write('tax_rate: "20"\n')
+    settings = home.model_copy(update={"catalog_dir": catalog_dir})
+    late = cheaper_umbrella(events)
+    write_late(home.data_dir, load_catalog(catalog_dir), late, "late2")
+    close_period(settings, "2026-12", finalize=True, now=datetime(2027, 1, 3, tzinfo=UTC),
+                 config=config)
+    with open_documents(home) as store:
+        november = store.find("umbrella/2026-11")
+        credit = store.find("umbrella/2026-11/credit/2026-12")
+        december = store.find("umbrella/2026-12")
+    assert december.tax_rate == 20  # the new rate is the new invoice's
+    assert credit.tax_rate == november.tax_rate == 0 and credit.tax == 0
+    u = truth.usage(events + late, "umbrella", *NOVEMBER)
+    assert november.total + credit.total == truth.total("umbrella", u)
 
 
 def test_no_invoice_for_a_period_that_ends_by_the_customers_billing_start(
