@@ -124,6 +124,11 @@ def credit_note_id(tenant_id: str, credited_label: str, close_label: str) -> str
     return f"{tenant_id}/{credited_label}/credit/{close_label}"
 
 
+def adjustment_invoice_id(tenant_id: str, adjusted_label: str, close_label: str) -> str:
+    """An invoice of late usage of its own: the next invoice is in another currency."""
+    return f"{tenant_id}/{adjusted_label}/adjustment/{close_label}"
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
     """What every document of one tenant's close shares."""

@@ -29,6 +29,7 @@ from invoicing import inputs
 from invoicing.adjustments import late_adjustments, net
 from invoicing.build import (
     Header,
+    adjustment_invoice_id,
     charge_line,
     credit_note_id,
     invoice_id,
@@ -351,7 +352,7 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
             headers.setdefault(d.tenant_id, []).append(d)
     current_ids = {invoice_id(t, str(label)) for t in by_id}
     mine = [d.invoice_id for ds in headers.values() for d in ds
-            if d.invoice_id in current_ids or (d.close_label == str(label) and d.kind == CREDIT_NOTE)]
+            if d.invoice_id in current_ids or d.close_label == str(label)]
     existing = {d.invoice_id: d for d in store.documents(ids=mine)} if mine else {}
 
     # Earlier final invoices to look at again for late usage (inputs changed since last look).
@@ -363,9 +364,10 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
         current = existing.get(invoice_id(tenant_id, str(label)))
         if current is not None and current.is_final:
             continue
-        drafts = [o.period_start for o in docs if o.kind == INVOICE and o.status == DRAFT]
-        for d in docs:
-            if d.kind != INVOICE or d.status != FINAL or d.period_start >= start:
+        periods = [o for o in docs if o.invoice_id == invoice_id(o.tenant_id, o.period_label)]
+        drafts = [o.period_start for o in periods if o.status == DRAFT]
+        for d in periods:
+            if d.status != FINAL or d.period_start >= start:
                 continue
             if any(d.period_start < o < start for o in drafts):
                 continue  # the next invoice after it is an earlier draft: adjustments go there
@@ -422,6 +424,16 @@ def _unknown_period(settings: Settings, label: PeriodLabel, plan: list[_Tenant])
             " Use --allow-empty to invoice a period without usage (flat fees only).")
 
 
+def _note(doc: Invoice, doc_id: str) -> str:
+    """What the outcome of a document other than the period's invoice (`doc_id`) says."""
+    if doc.kind == CREDIT_NOTE:
+        return f"credits {doc.credits_number}"
+    if doc.invoice_id == doc_id:
+        return ""
+    adjusted = sorted({line.adjusts.number for line in doc.lines if line.adjusts})
+    return f"late usage, adjusts {', '.join(adjusted)}"
+
+
 def _close_tenant(catalog: Catalog, config: InvoicingConfig, label: PeriodLabel, t: _Tenant,
                   now: datetime, usage: Usage, earlier_usage: Usage,
                   existing: dict[str, Invoice], earlier: list[Invoice],
@@ -455,25 +467,32 @@ def _close_tenant(catalog: Catalog, config: InvoicingConfig, label: PeriodLabel,
         "payment_instructions": issuer.payment_instructions,
     }, catalog.revision, str(label))
     lines = [charge_line(i, rc, currency) for i, rc in enumerate(rated, 1)]
-    credit_notes = []
+    others = []  # credit notes, and invoices of late usage in another currency
     for e in earlier:
         adjustments = late_adjustments(e, prior.get(e.invoice_id, []), earlier_usage,
                                        catalog.metrics)
         if not adjustments:
             work.checks_now[e.invoice_id] = fps[e.invoice_id]
-        elif net(adjustments) >= 0:
+        elif net(adjustments) >= 0 and e.currency == currency:
             lines += adjustments
             work.checks_on_final[e.invoice_id] = (doc_id, fps[e.invoice_id])
+        elif net(adjustments) >= 0:  # billed in e's currency, on an invoice of their own
+            extra_id = adjustment_invoice_id(t.tenant_id, e.period_label, str(label))
+            others.append(make_document(
+                header, doc_id=extra_id, kind=INVOICE, label=e.period_label,
+                period=Period(e.period_start, e.period_end), currency=e.currency,
+                lines=adjustments, drafted_at=now))
+            work.checks_on_final[e.invoice_id] = (extra_id, fps[e.invoice_id])
         else:
             note_id = credit_note_id(t.tenant_id, e.period_label, str(label))
-            credit_notes.append(make_document(
+            others.append(make_document(
                 header, doc_id=note_id, kind=CREDIT_NOTE, label=e.period_label,
                 period=Period(e.period_start, e.period_end), currency=e.currency,
                 lines=adjustments, drafted_at=now, credits=e))
             work.checks_on_final[e.invoice_id] = (note_id, fps[e.invoice_id])
     invoice = make_document(header, doc_id=doc_id, kind=INVOICE, label=str(label),
                             period=t.period, currency=currency, lines=lines, drafted_at=now)
-    docs = [invoice, *credit_notes]
+    docs = [invoice, *others]
     for doc in docs:
         old = existing.get(doc.invoice_id)
         if old is not None and old.content_hash == doc.content_hash:
@@ -484,10 +503,9 @@ def _close_tenant(catalog: Catalog, config: InvoicingConfig, label: PeriodLabel,
         if t.finalize:
             work.to_finalize.append(doc)
         work.outcomes.append(Outcome(
-            t.tenant_id, doc.invoice_id, doc.kind, DRAFT, action, t.period if doc is invoice
-            else Period(doc.period_start, doc.period_end), None, doc.currency, doc.total,
-            streamed if doc.kind == INVOICE else None,
-            f"credits {doc.credits_number}" if doc.kind == CREDIT_NOTE else ""))
+            t.tenant_id, doc.invoice_id, doc.kind, DRAFT, action,
+            Period(doc.period_start, doc.period_end), None, doc.currency, doc.total,
+            streamed if doc.invoice_id == doc_id else None, _note(doc, doc_id)))
     if t.finalize:
         work.checks_on_final[doc_id] = (doc_id, own_fp[t.tenant_id])
     kept = {d.invoice_id for d in docs}

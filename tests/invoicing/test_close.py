@@ -306,6 +306,46 @@ def test_a_credit_note_credits_tax_at_the_rate_of_the_invoice_it_credits(
     assert november.total + credit.total == truth.total("umbrella", u)
 
 
+def test_late_usage_in_another_currency_than_the_next_invoice_is_invoiced_on_its_own(
+        home: Settings, events: list[Event], config: InvoicingConfig, tmp_path: Path) -> None:
+    close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
+    # growth's version 2, in force from December, is priced in euros
+    catalog_dir = shutil.copytree(home.catalog_dir, tmp_path / "catalog")
+    growth = catalog_dir / "plans" / "growth.yaml"
+    growth.write_text(growth.read_text().replace(
+        "  - version: 2\n", "  - version: 2\n    currency: EUR\n"))
+    settings = home.model_copy(update={"catalog_dir": catalog_dir})
+    late = late_arrivals(events, "acme", 30, *NOVEMBER, seed=1, status=200)
+    write_late(home.data_dir, load_catalog(catalog_dir), late, "late2")
+    close_period(settings, "2026-12", now=datetime(2027, 1, 2, tzinfo=UTC), config=config)
+    result = close_period(settings, "2026-12", finalize=True,
+                          now=datetime(2027, 1, 3, tzinfo=UTC), config=config)
+    with open_documents(home) as store:
+        november = store.find("acme/2026-11")
+        december = store.find("acme/2026-12")
+        extra = store.find("acme/2026-11/adjustment/2026-12")
+    assert december.currency == "EUR" and all(line.kind == "charge" for line in december.lines)
+    assert (extra.kind, extra.status, extra.currency, extra.period_label) == (
+        "invoice", "final", "USD", "2026-11")
+    assert {line.kind for line in extra.lines} == {"adjustment"}
+    assert all(line.adjusts and line.adjusts.number == november.number for line in extra.lines)
+    assert extra.number == "INV-2027-0001" and extra.due_date is not None
+    outcomes = {o.invoice_id: o for o in result.outcomes if o.tenant_id == "acme"}
+    assert {k: (o.action, o.note, o.streamed is None) for k, o in outcomes.items()} == {
+        "acme/2026-12": ("finalized", "", False),
+        extra.invoice_id: ("finalized", f"late usage, adjusts {november.number}", True)}
+    # November, billed across both USD documents, is the whole period rated once
+    assert november.total + extra.total == truth.total("acme", truth.usage(events + late, "acme",
+                                                                           *NOVEMBER))
+
+    # billed once: a later close adds nothing for November
+    close_period(settings, "2027-01", now=datetime(2027, 2, 3, tzinfo=UTC), config=config,
+                 allow_empty=True)
+    with open_documents(home) as store:
+        assert not any(line.kind == "adjustment" for line in store.find("acme/2027-01").lines)
+        assert len(store.documents(tenant="acme", label="2026-11")) == 2
+
+
 def test_no_invoice_for_a_period_that_ends_by_the_customers_billing_start(
         late_starts: Settings, events: list[Event], config: InvoicingConfig) -> None:
     # a catch-up close, after hooli and initech were added: October and November at once
