@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aforo.settings import ConfigError, format_validation_error, read_stage_config
@@ -77,6 +78,15 @@ class Issuer(_Strict):
             raise ValueError("must be 1-10 capital letters or digits, starting with a letter")
         return value
 
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError):
+            raise ValueError("not a locale Babel knows (like en_US, de_DE, pt_PT)") from None
+        return value
+
 
 def _default_issuers() -> dict[str, Issuer]:
     return {"aforo": Issuer()}
@@ -95,6 +105,13 @@ class InvoicingConfig(_Strict):
     def issuer_of(self, tenant_id: str) -> str:
         return self.customer_issuers.get(tenant_id, self.default_issuer)
 
+    def logo_path(self, issuer: Issuer) -> Path:
+        """An issuer's logo file: relative to templates_dir when that is set."""
+        path = Path(issuer.logo)
+        if not path.is_absolute() and self.templates_dir is not None:
+            path = self.templates_dir / path
+        return path
+
     def check(self) -> None:
         """Cross-field checks pydantic cannot express per field."""
         missing = {self.default_issuer, *self.customer_issuers.values()} - set(self.issuers)
@@ -108,6 +125,8 @@ class InvoicingConfig(_Strict):
                         f"issuers.{key}: number prefix {prefix} is already used by"
                         f" issuers.{seen[prefix]} (numbers must be unique)")
                 seen[prefix] = key
+            if issuer.logo and not self.logo_path(issuer).is_file():
+                raise ValueError(f"issuers.{key}.logo: no such file {self.logo_path(issuer)}")
 
 
 def load_invoicing_config(path: str | os.PathLike[str] | None = None,

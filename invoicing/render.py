@@ -60,9 +60,7 @@ def _environment(templates_dir: Path | None, issuer: str) -> jinja2.Environment:
 def _logo(config: InvoicingConfig, issuer: Issuer) -> str:
     if not issuer.logo:
         return ""
-    path = Path(issuer.logo)
-    if not path.is_absolute() and config.templates_dir is not None:
-        path = config.templates_dir / path
+    path = config.logo_path(issuer)
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 

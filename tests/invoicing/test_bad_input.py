@@ -111,3 +111,19 @@ def test_the_cli_refuses_contradicting_options(home: Settings) -> None:
     assert "give --period YYYY-MM or --due" in invoke(home, "close", []).output
     result = invoke(home, "close", ["--due", "--finalize"])
     assert result.exit_code == 2 and "--due closes every customer" in result.output
+
+
+@pytest.mark.parametrize(("issuer", "message"), [
+    ("logo: nope.png", "issuers.aforo.logo: "),
+    ("locale: xx_YY", "issuers.aforo.locale: "),
+])
+def test_a_bad_issuer_setting_is_named_before_anything_is_written(
+        home: Settings, tmp_path: Path, issuer: str, message: str) -> None:
+    settings_file = tmp_path / "invoicing.yaml"
+    settings_file.write_text(f"issuers:\n  aforo:\n    {issuer}\n")
+    for args in (["close", "--period", "2026-11", "--now", DEC_3.isoformat()],
+                 ["invoices", "render", "acme/2026-11"]):
+        result = invoke(home, args[0], [*args[1:], "--invoicing-config", str(settings_file)])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: {settings_file}: {message}")
+    assert documents(home) == 0
