@@ -33,6 +33,7 @@ from invoicing.errors import (
     InvoicingError,
     PeriodError,
     RatingError,
+    RenderError,
     TenantError,
 )
 from invoicing.reconcile import Discrepancy
@@ -63,6 +64,7 @@ __all__ = [
     "Outcome",
     "PeriodError",
     "RatingError",
+    "RenderError",
     "Renderer",
     "TenantError",
     "close_due",

@@ -37,3 +37,8 @@ class CloseBusy(InvoicingError):
 
 class InvoiceNotFound(InvoicingError):
     """No invoice (or credit note) with that number or id."""
+
+
+class RenderError(InvoicingError):
+    """A template that does not compile or fails while rendering a document: the
+    document, the template file and its line are named."""

@@ -24,6 +24,7 @@ import base64
 import csv
 import io
 import mimetypes
+import traceback
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -37,6 +38,7 @@ from babel.numbers import format_currency, format_decimal
 from aforo.pricing import format_decimal as plain
 from invoicing.config import InvoicingConfig, Issuer
 from invoicing.documents import CREDIT_NOTE, Invoice, money_text, to_json
+from invoicing.errors import RenderError
 
 TEMPLATES = Path(__file__).with_name("templates")
 FORMATS = ("html", "pdf", "json", "csv")
@@ -65,6 +67,14 @@ def _logo(config: InvoicingConfig, issuer: Issuer) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
+def _where(exc: jinja2.TemplateError) -> str:
+    """The template file and line a template error comes from."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.filename or exc.name}, line {exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    return f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else "invoice.html.j2"
+
+
 def units(quantity: Decimal, unit: str) -> str:
     """`call` -> `calls` for quantities other than 1; codes (USD, ms, GB) stay."""
     if quantity == 1 or len(unit) <= 2 or not (unit.isalpha() and unit.islower()) \
@@ -91,6 +101,13 @@ class Renderer:
         issuer, brand = self._brand(invoice.issuer)
         locale = _locale(issuer.locale)
         env = _environment(self.config.templates_dir, invoice.issuer)
+        try:
+            return self._html(env, invoice, brand, locale)
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"{invoice.reference}: template {_where(exc)}: {exc}") from exc
+
+    def _html(self, env: jinja2.Environment, invoice: Invoice, brand: dict[str, object],
+              locale: Locale) -> str:
         template = env.get_template("invoice.html.j2")
 
         def money(amount: Decimal, currency: str | None = None) -> str:

@@ -264,7 +264,7 @@ def render(obj, reference: str, fmt: str, out: Path | None,  # type: ignore[no-u
         renderer = Renderer(load_invoicing_config(invoicing_config))
         with open_documents(obj.get()) as store:
             inv = store.find(reference)
-    data = renderer.render(inv, fmt)
+        data = renderer.render(inv, fmt)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -16,7 +16,7 @@ import pytest
 from aforo.settings import Settings
 from invoicing import Invoice, InvoicingConfig, Renderer, close_period, open_documents
 from invoicing.config import load_invoicing_config
-from tests.invoicing.conftest import DEC_3
+from tests.invoicing.conftest import DEC_3, invoke
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
 # a 1x1 PNG
@@ -137,3 +137,23 @@ def test_an_issuer_brings_its_own_templates_logo_and_colours(
     assert "/* white label */ body { color: #101010; }" in html
     assert "data:image/png;base64," in html and "Torstrasse 1<br>" in html
     assert f"{stark.total:,}".replace(",", "X").replace(".", ",").replace("X", ".") in html
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("<p>{{ invoice.number </p>\n", "invoice.html.j2, line 1: unexpected '/'"),
+    ("<p>\n{{ invoice.nope }}</p>\n", "invoice.html.j2, line 2: 'invoicing.documents.Invoice object'"
+                                      " has no attribute 'nope'"),
+])
+def test_a_template_that_fails_is_named_with_its_line(
+        finals: dict[str, Invoice], home: Settings, tmp_path: Path, template: str,
+        message: str) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "invoice.html.j2").write_text(template)
+    settings_file = tmp_path / "invoicing.yaml"
+    settings_file.write_text("templates_dir: templates\n")
+    for fmt in ("html", "pdf"):
+        result = invoke(home, "invoices", ["render", finals["acme"].number or "", "--format", fmt,
+                                           "--invoicing-config", str(settings_file)])
+        assert result.exit_code == 2, result.output
+        assert result.output == (f"error: {finals['acme'].number}: template"
+                                 f" {tmp_path / 'templates' / message}\n")
