@@ -39,7 +39,7 @@ from invoicing.build import (
 from invoicing.config import InvoicingConfig, load_invoicing_config
 from invoicing.documents import CREDIT_NOTE, DRAFT, FINAL, INVOICE, Invoice, InvoiceLine
 from invoicing.errors import InvoicingError, PeriodError, TenantError
-from invoicing.periods import PeriodLabel, customer_period
+from invoicing.periods import PeriodLabel, customer_period, label_of
 from invoicing.reconcile import Discrepancy, reconcile, unknown_tenants
 from invoicing.store import BillingStore
 from invoicing.usage import Scope, Usage, collect_usage
@@ -144,7 +144,7 @@ def close_due(settings: Settings, *, now: datetime | None = None,
     catalog = load_catalog(settings.catalog_dir)
     now = _utc_now(now)
     grace = timedelta(hours=config.grace_hours)
-    first = _first_label(settings)
+    first = _first_label(settings, catalog)
     if first is None:
         return []
     results = []
@@ -174,14 +174,24 @@ def _utc_now(now: datetime | None) -> datetime:
     return now.astimezone(UTC)
 
 
-def _first_label(settings: Settings) -> PeriodLabel | None:
-    """The month of the earliest line-items partition: where scheduled closes start."""
+def _first_label(settings: Settings, catalog: Catalog) -> PeriodLabel | None:
+    """The label of the earliest period with line items: where scheduled closes start.
+    Partitions are named by the period's start in UTC (Delhi's October starts on
+    30 September 18:00Z), so the label is each tenant's local month of it, read from
+    the partitions of the earliest month and the next."""
     folder = settings.data_dir / "line_items"
     if not folder.is_dir():
         return None
-    values = sorted(p.parent.name.split("=", 1)[1]
-                    for p in folder.glob("period=*/part-*") if p.is_file())
-    return PeriodLabel.parse(values[0][:7]) if values else None
+    values = sorted({p.parent.name.split("=", 1)[1]
+                     for p in folder.glob("period=*/part-*") if p.is_file()})
+    if not values:
+        return None
+    earliest = PeriodLabel.parse(values[0][:7])
+    first = [v for v in values if PeriodLabel.parse(v[:7]) <= earliest.shift(1)]
+    labels = [label_of(catalog, tenant_id, catalog.period_for(tenant_id, start))
+              for tenant_id, start in inputs.period_starts(folder, first)
+              if tenant_id in catalog.customers]
+    return min(labels, default=earliest)
 
 
 def _plan(catalog: Catalog, label: PeriodLabel, tenants: list[str], now: datetime,

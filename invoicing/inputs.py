@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from aforo.tables import TABLES
 from invoicing.errors import InputError
+from invoicing.sqlfiles import load_sql
 
 PARTITIONS = {"line_items": "period", "events": "event_date", "late_events": "event_date"}
 
@@ -69,3 +70,16 @@ def register(con: duckdb.DuckDBPyConnection, view: str, name: str, files: list[s
         con.read_parquet(files, hive_partitioning=hive).create_view(view)
     except duckdb.Error as exc:
         raise InputError(f"table {name}: cannot read {len(files)} Parquet files: {exc}") from exc
+
+
+def period_starts(table_dir: Path, values: Iterable[str]) -> list[tuple[str, datetime]]:
+    """The distinct (tenant, period start) of these line-items partitions."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        register(con, "first_line_items", "line_items", committed_files(table_dir, values))
+        return [(t, start) for t, start in con.execute(load_sql("close_first_periods")).fetchall()]
+    except duckdb.Error as exc:
+        raise InputError(f"table line_items: cannot read {table_dir}: {exc}") from exc
+    finally:
+        con.close()

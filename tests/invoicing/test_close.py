@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ from invoicing.periods import PeriodLabel, customer_period
 from invoicing.store import database_path
 from tests.invoicing import truth
 from tests.invoicing.conftest import BILLING_STARTS, DEC_3, invoke
-from tests.invoicing.support import Event, late_arrivals, write_late
+from tests.invoicing.support import CATALOG, Event, late_arrivals, write_late, write_tables
 
 TENANTS = ["acme", "cyberdyne", "globex", "hooli", "initech", "stark", "umbrella", "wayne"]
 ENDED = [t for t in TENANTS if t != "initech"]  # initech's period ends 15 Dec (New York)
@@ -344,6 +345,30 @@ def test_late_usage_in_another_currency_than_the_next_invoice_is_invoiced_on_its
     with open_documents(home) as store:
         assert not any(line.kind == "adjustment" for line in store.find("acme/2027-01").lines)
         assert len(store.documents(tenant="acme", label="2026-11")) == 2
+
+
+def test_scheduled_closes_start_at_the_first_period_with_usage_east_of_utc(
+        tmp_path: Path, events: list[Event], config: InvoicingConfig) -> None:
+    # delhi's periods start at local midnight, 18:00Z the day before: its November line
+    # items are in period=2026-10-31, its first (October) ones in period=2026-09-30
+    catalog_dir = shutil.copytree(CATALOG, tmp_path / "catalog")
+    (catalog_dir / "customers" / "delhi.yaml").write_text(
+        "tenant_id: delhi\nname: Delhi Ltd\nemail: ap@delhi.example\naddress: New Delhi\n"
+        "plan: growth\ntimezone: Asia/Kolkata\n")
+    catalog = load_catalog(catalog_dir)
+    delhi = [replace(e, key=f"delhi-{e.key}", tenant="delhi") for e in events if e.tenant == "stark"]
+    write_tables(tmp_path / "home" / "data", catalog, events + delhi)
+    settings = Settings(home=tmp_path / "home", catalog_dir=catalog_dir)
+    assert (settings.data_dir / "line_items" / "period=2026-09-30").is_dir()
+
+    results = close_due(settings, now=datetime(2026, 11, 20, tzinfo=UTC), config=config)
+    assert [r.label for r in results] == ["2026-10"]  # no September: nobody has usage there
+    with open_documents(settings) as store:
+        october = store.find("delhi/2026-10")
+    assert october.period_start == datetime(2026, 9, 30, 18, tzinfo=UTC)
+    # growth's prices, as acme's, and no tax
+    assert october.total == truth.total("acme", truth.usage(
+        delhi, "delhi", october.period_start, october.period_end))
 
 
 def test_no_invoice_for_a_period_that_ends_by_the_customers_billing_start(
