@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from pathlib import Path
 
-from aforo.catalog import Catalog, Period, ResolvedCharge, load_catalog
+from aforo.catalog import Catalog, Customer, Period, ResolvedCharge, load_catalog
 from aforo.pricing.numbers import CONTEXT
 from aforo.settings import Settings
 from invoicing import inputs
@@ -434,6 +434,17 @@ def _unknown_period(settings: Settings, label: PeriodLabel, plan: list[_Tenant])
             " Use --allow-empty to invoice a period without usage (flat fees only).")
 
 
+def _header(config: InvoicingConfig, catalog: Catalog, customer: Customer, issuer_key: str,
+            label: PeriodLabel) -> Header:
+    """What a document issued by `issuer_key` says of its issuer and customer."""
+    issuer = config.issuers[issuer_key]
+    return Header(customer, issuer_key, {
+        "key": issuer_key, "name": issuer.name, "address": issuer.address,
+        "email": issuer.email, "tax_id": issuer.tax_id,
+        "payment_instructions": issuer.payment_instructions,
+    }, catalog.revision, str(label))
+
+
 def _note(doc: Invoice, doc_id: str) -> str:
     """What the outcome of a document other than the period's invoice (`doc_id`) says."""
     if doc.kind == CREDIT_NOTE:
@@ -469,34 +480,34 @@ def _close_tenant(catalog: Catalog, config: InvoicingConfig, label: PeriodLabel,
                                      current.number, current.currency, current.total, streamed,
                                      note))
         return
-    issuer_key = config.issuer_of(t.tenant_id)
-    issuer = config.issuers[issuer_key]
-    header = Header(customer, issuer_key, {
-        "key": issuer_key, "name": issuer.name, "address": issuer.address,
-        "email": issuer.email, "tax_id": issuer.tax_id,
-        "payment_instructions": issuer.payment_instructions,
-    }, catalog.revision, str(label))
+    header = _header(config, catalog, customer, config.issuer_of(t.tenant_id), label)
     lines = [charge_line(i, rc, currency) for i, rc in enumerate(rated, 1)]
-    others = []  # credit notes, and invoices of late usage in another currency
+    others = []  # credit notes, and invoices of late usage for another issuer or currency
     for e in earlier:
         adjustments = late_adjustments(e, prior.get(e.invoice_id, []), earlier_usage,
                                        catalog.metrics)
+        if adjustments and e.issuer not in config.issuers:
+            raise InvoicingError(f"{t.tenant_id}: late usage for {e.reference} is billed by its"
+                                 f" issuer, {e.issuer!r}, which is not in the invoicing"
+                                 " config's issuers any more: put it back")
         if not adjustments:
             work.checks_now[e.invoice_id] = fps[e.invoice_id]
-        elif net(adjustments) >= 0 and e.currency == currency:
+        elif net(adjustments) >= 0 and (e.currency, e.issuer) == (currency, header.issuer):
             lines += adjustments
             work.checks_on_final[e.invoice_id] = (doc_id, fps[e.invoice_id])
-        elif net(adjustments) >= 0:  # billed in e's currency, on an invoice of their own
+        elif net(adjustments) >= 0:  # by e's issuer, in e's currency, on an invoice of their own
             extra_id = adjustment_invoice_id(t.tenant_id, e.period_label, str(label))
             others.append(make_document(
-                header, doc_id=extra_id, kind=INVOICE, label=e.period_label,
+                _header(config, catalog, customer, e.issuer, label), doc_id=extra_id,
+                kind=INVOICE, label=e.period_label,
                 period=Period(e.period_start, e.period_end), currency=e.currency,
                 lines=adjustments, drafted_at=now))
             work.checks_on_final[e.invoice_id] = (extra_id, fps[e.invoice_id])
         else:
             note_id = credit_note_id(t.tenant_id, e.period_label, str(label))
             others.append(make_document(
-                header, doc_id=note_id, kind=CREDIT_NOTE, label=e.period_label,
+                _header(config, catalog, customer, e.issuer, label), doc_id=note_id,
+                kind=CREDIT_NOTE, label=e.period_label,
                 period=Period(e.period_start, e.period_end), currency=e.currency,
                 lines=adjustments, drafted_at=now, credits=e))
             work.checks_on_final[e.invoice_id] = (note_id, fps[e.invoice_id])

@@ -19,7 +19,8 @@ import pytest
 from aforo.catalog import Catalog, load_catalog
 from aforo.settings import Settings
 from invoicing import InvoicingConfig, close_due, close_period, open_documents, to_csv, to_json
-from invoicing.errors import PeriodError
+from invoicing.config import Issuer
+from invoicing.errors import InvoicingError, PeriodError
 from invoicing.periods import PeriodLabel, customer_period
 from invoicing.store import database_path
 from tests.invoicing import truth
@@ -345,6 +346,40 @@ def test_late_usage_in_another_currency_than_the_next_invoice_is_invoiced_on_its
     with open_documents(home) as store:
         assert not any(line.kind == "adjustment" for line in store.find("acme/2027-01").lines)
         assert len(store.documents(tenant="acme", label="2026-11")) == 2
+
+
+def test_corrections_of_an_invoice_come_from_its_issuer(
+        home: Settings, catalog: Catalog, events: list[Event]) -> None:
+    widgets = Issuer(name="Widget Labs GmbH", invoice_prefix="WL", credit_note_prefix="WLC")
+    before = InvoicingConfig(issuers={"aforo": Issuer(), "widgets": widgets})
+    close_period(home, "2026-11", finalize=True, now=DEC_3, config=before)
+    # from December, acme and umbrella are invoiced by another issuer
+    after = before.model_copy(update={"customer_issuers": {"acme": "widgets", "umbrella": "widgets"}})
+    acme_late = late_arrivals(events, "acme", 30, *NOVEMBER, seed=1, status=200)
+    write_late(home.data_dir, catalog, acme_late + cheaper_umbrella(events), "late2")
+    close_period(home, "2026-12", finalize=True, now=datetime(2027, 1, 3, tzinfo=UTC), config=after)
+    with open_documents(home) as store:
+        docs = {d.invoice_id: d for d in store.documents(lines=True)
+                if d.tenant_id in ("acme", "umbrella")}
+    assert {k: (d.issuer, d.number) for k, d in docs.items() if d.close_label == "2026-12"} == {
+        "acme/2026-12": ("widgets", "WL-2027-0001"),
+        "acme/2026-11/adjustment/2026-12": ("aforo", "INV-2027-0001"),
+        "umbrella/2026-12": ("widgets", "WL-2027-0002"),
+        "umbrella/2026-11/credit/2026-12": ("aforo", "CN-2027-0001"),
+    }
+    assert docs["umbrella/2026-11/credit/2026-12"].issuer_details["name"] == "Aforo Billing"
+    assert {line.kind for line in docs["acme/2026-12"].lines} == {"charge"}
+
+    # an issuer that issued an invoice to correct cannot go from the config
+    write_late(home.data_dir, catalog, late_arrivals(events, "acme", 5, *NOVEMBER, seed=3), "late3")
+    gone = InvoicingConfig(issuers={"widgets": widgets}, default_issuer="widgets")
+    with pytest.raises(InvoicingError, match=r"acme: late usage for INV-2026-0001 is billed by"
+                                             r" its issuer, 'aforo', which is not in the"):
+        close_period(home, "2027-01", now=datetime(2027, 2, 3, tzinfo=UTC), config=gone,
+                     allow_empty=True)
+    extra = docs["acme/2026-11/adjustment/2026-12"]
+    assert {line.adjusts.number for line in extra.lines if line.adjusts} == {
+        docs["acme/2026-11"].number}
 
 
 def test_scheduled_closes_start_at_the_first_period_with_usage_east_of_utc(
