@@ -269,8 +269,12 @@ def render(obj, reference: str, fmt: str, out: Path | None,  # type: ignore[no-u
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        except OSError as exc:
+            click.echo(f"error: --out {out}: {exc.strerror or exc}", err=True)
+            sys.exit(2)
         click.echo(f"{out}: {len(data):,} bytes ({fmt}, {inv.reference})", err=True)
 
 

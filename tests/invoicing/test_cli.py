@@ -70,6 +70,13 @@ def test_invoices_list_show_render(home: Settings, tmp_path: Path) -> None:
     missing = invoke(home, "invoices", ["show", "INV-2031-0001"])
     assert missing.exit_code == 2 and "no invoice or credit note 'INV-2031-0001'" in missing.output
 
+    # an --out that cannot be written is named, not a traceback
+    (tmp_path / "a-file").write_text("")
+    for out in (tmp_path / "a-file" / "inv.html", tmp_path):  # under a file; a folder
+        unwritable = invoke(home, "invoices", ["render", "INV-2026-0001", "--out", str(out)])
+        assert unwritable.exit_code == 2, unwritable.output
+        assert unwritable.output.startswith(f"error: --out {out}: ")
+
 
 def test_sql_views_over_parquet_and_the_billing_database(home: Settings) -> None:
     invoke(home, "close", ["--period", "2026-11", "--finalize", "--now", DEC_3.isoformat()])
