@@ -114,6 +114,8 @@ class InvoicingConfig(_Strict):
 
     def check(self) -> None:
         """Cross-field checks pydantic cannot express per field."""
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise ValueError(f"templates_dir: no such folder {self.templates_dir}")
         missing = {self.default_issuer, *self.customer_issuers.values()} - set(self.issuers)
         if missing:
             raise ValueError(f"issuers: no issuer named {', '.join(sorted(missing))}")

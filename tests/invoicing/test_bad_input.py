@@ -113,14 +113,15 @@ def test_the_cli_refuses_contradicting_options(home: Settings) -> None:
     assert result.exit_code == 2 and "--due closes every customer" in result.output
 
 
-@pytest.mark.parametrize(("issuer", "message"), [
-    ("logo: nope.png", "issuers.aforo.logo: "),
-    ("locale: xx_YY", "issuers.aforo.locale: "),
+@pytest.mark.parametrize(("text", "message"), [
+    ("issuers:\n  aforo:\n    logo: nope.png\n", "issuers.aforo.logo: "),
+    ("issuers:\n  aforo:\n    locale: xx_YY\n", "issuers.aforo.locale: "),
+    ("templates_dir: invoice-templtes\n", "templates_dir: no such folder "),
 ])
-def test_a_bad_issuer_setting_is_named_before_anything_is_written(
-        home: Settings, tmp_path: Path, issuer: str, message: str) -> None:
+def test_a_bad_white_label_setting_is_named_before_anything_is_written(
+        home: Settings, tmp_path: Path, text: str, message: str) -> None:
     settings_file = tmp_path / "invoicing.yaml"
-    settings_file.write_text(f"issuers:\n  aforo:\n    {issuer}\n")
+    settings_file.write_text(text)
     for args in (["close", "--period", "2026-11", "--now", DEC_3.isoformat()],
                  ["invoices", "render", "acme/2026-11"]):
         result = invoke(home, args[0], [*args[1:], "--invoicing-config", str(settings_file)])
