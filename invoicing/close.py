@@ -360,6 +360,8 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
     for d in store.documents(since=lookback, lines=False):
         if d.tenant_id in by_id:
             headers.setdefault(d.tenant_id, []).append(d)
+    for tenant_id, docs in headers.items():
+        _check_boundaries(catalog, by_id[tenant_id], docs)
     current_ids = {invoice_id(t, str(label)) for t in by_id}
     mine = [d.invoice_id for ds in headers.values() for d in ds
             if d.invoice_id in current_ids or d.close_label == str(label)]
@@ -413,6 +415,25 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
                       prior, fps, own_fp, work)
     work.discrepancies += unknown_tenants(usage.unbilled)
     return work
+
+
+def _check_boundaries(catalog: Catalog, t: _Tenant, docs: list[Invoice]) -> None:
+    """Invoiced periods cannot move: when the catalog's periods of a tenant (its
+    anchor day or timezone, or its plan's) no longer match its last final invoice,
+    the usage between would be billed twice or never."""
+    final = [d for d in docs if d.is_final and d.period_start < t.period.start
+             and d.invoice_id == invoice_id(d.tenant_id, d.period_label)]
+    if not final:
+        return
+    last = max(final, key=lambda d: d.period_start)
+    now = catalog.period_for(t.tenant_id, last.period_start)
+    if (now.start, now.end) != (last.period_start, last.period_end):
+        raise PeriodError(
+            f"{t.tenant_id}: its billing periods moved after {last.reference}"
+            f" ({last.period_start:%Y-%m-%d %H:%M}Z .. {last.period_end:%Y-%m-%d %H:%M}Z) was"
+            f" issued: the catalog now makes it {now.start:%Y-%m-%d %H:%M}Z .."
+            f" {now.end:%Y-%m-%d %H:%M}Z, and usage between would be billed twice or never;"
+            " give the customer back its anchor_day and timezone")
 
 
 def _next(label: PeriodLabel) -> tuple[int, int]:

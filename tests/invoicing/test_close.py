@@ -382,6 +382,31 @@ def test_corrections_of_an_invoice_come_from_its_issuer(
         docs["acme/2026-11"].number}
 
 
+@pytest.mark.parametrize(("tenant", "change", "message"), [
+    # acme's October ended 1 Nov: from 15 Nov on, 1-15 November would never be invoiced
+    ("acme", "anchor_day: 15", "acme: its billing periods moved after INV-2026-0001"
+     r" \(2026-10-01 00:00Z .. 2026-11-01 00:00Z\) was issued: the catalog now makes it"
+     " 2026-09-15 00:00Z .. 2026-10-15 00:00Z"),
+    # initech's October ended 15 Nov: from 1 Nov on, 1-15 November would be invoiced twice
+    ("initech", "timezone: UTC\nanchor_day: 1", "initech: its billing periods moved after"),
+])
+def test_billing_periods_cannot_move_once_invoiced(
+        home: Settings, config: InvoicingConfig, tmp_path: Path, tenant: str, change: str,
+        message: str) -> None:
+    close_period(home, "2026-10", finalize=True, now=datetime(2026, 11, 20, tzinfo=UTC),
+                 config=config)
+    catalog_dir = shutil.copytree(home.catalog_dir, tmp_path / "catalog")
+    customer = catalog_dir / "customers" / f"{tenant}.yaml"
+    customer.write_text("\n".join(line for line in customer.read_text().splitlines()
+                                  if not line.startswith(("anchor_day", "timezone")))
+                        + f"\n{change}\n")
+    settings = home.model_copy(update={"catalog_dir": catalog_dir})
+    state = rows(home, "invoices")
+    with pytest.raises(PeriodError, match=message):
+        close_period(settings, "2026-11", now=DEC_3, config=config)
+    assert rows(home, "invoices") == state
+
+
 def test_scheduled_closes_start_at_the_first_period_with_usage_east_of_utc(
         tmp_path: Path, events: list[Event], config: InvoicingConfig) -> None:
     # delhi's periods start at local midnight, 18:00Z the day before: its November line
