@@ -36,7 +36,7 @@ from invoicing.documents import (
     InvoiceLine,
     breakdown_dict,
 )
-from invoicing.errors import CloseBusy, InvoiceNotFound
+from invoicing.errors import CloseBusy, InvoiceNotFound, PeriodError
 from invoicing.sqlfiles import load_sql
 
 TABLES = ("invoices", "invoice_lines", "invoice_sequences", "close_runs",
@@ -195,6 +195,11 @@ class BillingStore:
         `prefixes[(issuer, kind)]` is the number prefix; the year is the issue
         date's. Must run inside `transaction()`."""
         issue = now.astimezone(UTC).date()
+        last = self.con.execute(load_sql("invoice_last_issued")).fetchone() if drafts else None
+        if last is not None and last[1] > issue:
+            raise PeriodError(
+                f"issue date {issue} is before {last[1]}, the issue date of {last[0]}: numbers"
+                " follow issue dates, so nothing can be finalized as of an earlier day (--now)")
         ordered = sorted(drafts, key=lambda d: (d.issuer, d.kind, d.tenant_id, d.invoice_id))
         groups: dict[tuple[str, str], list[Invoice]] = {}
         for draft in ordered:

@@ -199,6 +199,20 @@ def test_closing_again_changes_nothing_and_numbers_nothing_twice(
     assert rows(home, "invoice_sequences") == [("INV", 2026, "aforo", 7)]
 
 
+def test_numbers_follow_issue_dates(home: Settings, config: InvoicingConfig) -> None:
+    close_period(home, "2026-11", finalize=True, now=DEC_3 + timedelta(days=7), config=config)
+    state = [rows(home, t) for t in ("invoices", "invoice_sequences")]
+    # a replay as of an earlier day would number October after November, issued before it
+    with pytest.raises(PeriodError, match="issue date 2026-12-03 is before 2026-12-10, the issue"
+                                          " date of INV-2026-0007"):
+        close_period(home, "2026-10", finalize=True, now=DEC_3, config=config)
+    assert [rows(home, t) for t in ("invoices", "invoice_sequences")] == state
+    assert execute(home, "SELECT status FROM close_runs ORDER BY run_id") == [("ok",), ("failed",)]
+    # the same day is fine
+    close_period(home, "2026-10", finalize=True, now=DEC_3 + timedelta(days=7, hours=1),
+                 config=config)
+
+
 def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
         home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
     close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
