@@ -386,8 +386,16 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
             fps[d.invoice_id] = fingerprint(Period(d.period_start, d.period_end))
             if checks.get(d.invoice_id) != fps[d.invoice_id]:
                 recheck.setdefault(tenant_id, []).append(d)
+    # Older ones are not corrected: late usage there is reported, never dropped unseen.
+    too_old = []
+    for d in store.documents(before=lookback, status=FINAL, lines=False):
+        if d.tenant_id in by_id and d.invoice_id == invoice_id(d.tenant_id, d.period_label):
+            fps[d.invoice_id] = fingerprint(Period(d.period_start, d.period_end))
+            if checks.get(d.invoice_id) != fps[d.invoice_id]:
+                too_old.append(d.invoice_id)
+    looked_at = [d.invoice_id for ds in recheck.values() for d in ds] + too_old
     earlier_docs = {d.invoice_id: d for d in store.documents(
-        ids=[d.invoice_id for ds in recheck.values() for d in ds])} if recheck else {}
+        ids=looked_at)} if looked_at else {}
     prior = store.prior_adjustments(list(earlier_docs))
 
     # Fingerprints of this period's inputs, for the invoices this close may finalize.
@@ -408,6 +416,8 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
         for d in earlier_docs.values()
     ]
     earlier_usage = collect_usage(data_dir, earlier_scopes, catalog.metrics, catalog.per_tenant_metrics())
+    for doc_id in too_old:
+        _report_too_old(earlier_docs[doc_id], prior, earlier_usage, catalog, config, fps, work)
 
     for t in plan:
         _close_tenant(catalog, config, label, t, now, usage, earlier_usage, existing,
@@ -415,6 +425,22 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
                       prior, fps, own_fp, work)
     work.discrepancies += unknown_tenants(usage.unbilled)
     return work
+
+
+def _report_too_old(doc: Invoice, prior: dict[str, list[InvoiceLine]], usage: Usage,
+                    catalog: Catalog, config: InvoicingConfig, fps: dict[str, str],
+                    work: _Work) -> None:
+    """Late usage of a final invoice older than the lookback: a discrepancy at every
+    close until a longer lookback bills it (its inputs stay unchecked till then)."""
+    adjustments = late_adjustments(doc, prior.get(doc.invoice_id, []), usage, catalog.metrics)
+    if not adjustments:
+        work.checks_now[doc.invoice_id] = fps[doc.invoice_id]
+        return
+    work.discrepancies.append(Discrepancy(
+        "beyond-lookback", doc.tenant_id, doc.period_start, doc.reference, ZERO, net(adjustments),
+        f"late usage of {doc.period_label}, after {doc.reference} was final, is older than"
+        f" adjustment_lookback ({config.adjustment_lookback} periods): not billed; raise the"
+        " setting and close again to bill it"))
 
 
 def _check_boundaries(catalog: Catalog, t: _Tenant, docs: list[Invoice]) -> None:

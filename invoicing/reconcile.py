@@ -26,7 +26,8 @@ ZERO = Decimal(0)
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
     """One difference. `kind`: streamed-amount, quantity, duplicate-window, plan,
-    currency, period, no-charge, unknown-tenant."""
+    currency, period, no-charge, unknown-tenant, beyond-lookback (late usage of a final
+    invoice too old to be corrected)."""
 
     kind: str
     tenant_id: str

@@ -109,12 +109,12 @@ class BillingStore:
     def documents(self, *, tenant: str | None = None, label: str | None = None,
                   status: str | None = None, ids: Sequence[str] | None = None,
                   reference: str | None = None, since: datetime | None = None,
-                  lines: bool = True) -> list[Invoice]:
+                  before: datetime | None = None, lines: bool = True) -> list[Invoice]:
         """Documents matching every filter given (`label` matches the period or the
         close that made it); `lines=False` leaves their lines out (headers only)."""
         params = {"tenant": tenant, "label": label, "status": status,
                   "ids": list(ids) if ids is not None else None, "reference": reference,
-                  "since": since}
+                  "since": since, "before": before}
         cur = self.con.execute(load_sql("invoice_select"), params)
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -18,7 +18,15 @@ import pytest
 
 from aforo.catalog import Catalog, load_catalog
 from aforo.settings import Settings
-from invoicing import InvoicingConfig, close_due, close_period, open_documents, to_csv, to_json
+from invoicing import (
+    InvoicingConfig,
+    close_due,
+    close_period,
+    load_invoicing_config,
+    open_documents,
+    to_csv,
+    to_json,
+)
 from invoicing.config import Issuer
 from invoicing.errors import InvoicingError, PeriodError
 from invoicing.periods import PeriodLabel, customer_period
@@ -265,6 +273,31 @@ def test_late_usage_after_finalization_is_an_adjustment_or_a_credit_note(
     with open_documents(home) as store:
         january = store.find("acme/2027-01")
     assert not any(line.kind == "adjustment" for line in january.lines)
+
+
+def test_late_usage_older_than_the_lookback_is_reported_until_billed(
+        home: Settings, catalog: Catalog, events: list[Event]) -> None:
+    close_period(home, "2026-11", finalize=True, now=DEC_3)
+    late = late_arrivals(events, "acme", 30, *NOVEMBER, seed=1, status=200)
+    write_late(home.data_dir, catalog, late, "late-old")
+    january = datetime(2027, 2, 3, tzinfo=UTC)
+
+    result = close_period(home, "2027-01", now=january, allow_empty=True,
+                          config=load_invoicing_config(None, adjustment_lookback=0))
+    with open_documents(home) as store:
+        nov = store.find("acme/2026-11")
+        assert not [line for line in store.find("acme/2027-01").lines if line.kind == "adjustment"]
+    assert [(d.kind, d.tenant_id, d.subject) for d in result.discrepancies] == [
+        ("beyond-lookback", "acme", nov.number)]
+    assert "older than adjustment_lookback (0 periods): not billed" in result.discrepancies[0].detail
+
+    # with the lookback raised, the next close bills it, and the report ends
+    result = close_period(home, "2027-01", now=january, allow_empty=True,
+                          config=load_invoicing_config(None))
+    assert not result.discrepancies
+    with open_documents(home) as store:
+        adjustments = [line for line in store.find("acme/2027-01").lines if line.kind == "adjustment"]
+    assert next(line for line in adjustments if line.charge_key == "api_calls").quantity == 30
 
 
 def test_a_credit_note_has_no_due_date_in_any_output(
