@@ -71,19 +71,27 @@ class Budget:
 
 
 def gunzip(data: bytes, budget: Budget, field: str) -> bytes:
-    """Inflate gzip (or zlib) data without ever holding more than the budget."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, auto-detected
+    """Inflate gzip (or zlib) data without ever holding more than the budget. Gzip
+    members one after the other (`cat a.gz b.gz`) are one stream, as for gzip -d;
+    any other bytes after the end are refused, never dropped."""
     parts = []
     try:
-        chunk = inflater.decompress(data, budget.left + 1)
         while True:
-            budget.take(len(chunk), field)
-            parts.append(chunk)
-            if inflater.eof or not inflater.unconsumed_tail:
+            inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, auto-detected
+            chunk = inflater.decompress(data, budget.left + 1)
+            while True:
+                budget.take(len(chunk), field)
+                parts.append(chunk)
+                if inflater.eof or not inflater.unconsumed_tail:
+                    break
+                chunk = inflater.decompress(inflater.unconsumed_tail, budget.left + 1)
+            if not inflater.eof:
+                raise Malformed(field, "gzip data is truncated")
+            data = inflater.unused_data
+            if not data:
                 break
-            chunk = inflater.decompress(inflater.unconsumed_tail, budget.left + 1)
-        if not inflater.eof:
-            raise Malformed(field, "gzip data is truncated")
+            if not is_gzip(data):
+                raise Malformed(field, f"{len(data)} bytes after the end of the gzip data")
     except zlib.error as exc:
         raise Malformed(field, f"not valid gzip data: {exc}") from None
     return b"".join(parts)

@@ -72,6 +72,25 @@ def test_broken_gzip_is_400(collector: Collector) -> None:
     assert "not valid gzip data" in reply.body["error"]["problem"]
 
 
+def test_gzip_members_one_after_the_other_are_one_body(collector: Collector) -> None:
+    """`cat a.gz b.gz` is valid gzip: every member is read, none dropped after the first."""
+    lines = sample("nginx_access.ndjson").splitlines(keepends=True)
+    body = b"".join(gzip.compress(line) for line in lines[:2])
+    reply = collector.post("/v1/gateways/nginx", body, key=collector.key(gateways=("nginx",)),
+                           headers={"Content-Encoding": "gzip"})
+    assert [r["status"] for r in reply.body["results"]] == [202, 202]
+    assert len(collector.events(expect=2)) == 2
+    events = json.dumps([_event(1), _event(2)]).encode()
+    body = gzip.compress(events[:40]) + gzip.compress(events[40:])
+    reply = collector.post("/v1/events", body, key=collector.key("acme"),
+                           headers={"Content-Encoding": "gzip"})
+    assert reply.body["accepted"] == 2
+    reply = collector.post("/v1/events", gzip.compress(events) + b"junk",
+                           key=collector.key("acme"), headers={"Content-Encoding": "gzip"})
+    assert reply.status == 400
+    assert reply.body["error"]["problem"] == "4 bytes after the end of the gzip data"
+
+
 def test_deflate_and_unknown_encodings(collector: Collector) -> None:
     key = collector.key("acme")
     body = zlib.compress(json.dumps(_event(1)).encode())
