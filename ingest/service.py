@@ -109,8 +109,9 @@ class Ingestor:
                     self.catalog.check_quantities(c.event)
                     if c.message is not None and not c.credentials:
                         messages.append(c.message)
-                    else:
-                        messages.append((message_key(c.event), encode(c.event)))
+                    else:  # encode first: it names a field that is not valid Unicode
+                        value = encode(c.event)
+                        messages.append((message_key(c.event), value))
                 except EventError as exc:
                     refusal = (422, exc)
             if refusal is None:

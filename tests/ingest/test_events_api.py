@@ -150,6 +150,27 @@ def test_a_single_bad_event_answers_422_naming_the_field(collector: Collector) -
                                                  "problem": "must be a number, got bool True"}
 
 
+def test_a_lone_surrogate_is_422_for_its_event_not_a_500(collector: Collector) -> None:
+    """"\\ud800" is valid JSON but no Unicode text: the event is refused naming the field,
+    the batch's others go through, and the reply echoes the sender's key as its escape."""
+    body = (b'[{"tenant_id": "acme", "metric": "api_call", "idempotency_key": "ok"},'
+            b' {"tenant_id": "\\ud800", "metric": "api_call", "idempotency_key": "t"},'
+            b' {"tenant_id": "acme", "metric": "api_call", "idempotency_key": "k\\udfff"},'
+            b' {"tenant_id": "acme", "metric": "api_call", "idempotency_key": "f", "\\ud800": 1}]')
+    reply = collector.post("/v1/events", body, key=collector.key("*"))
+    assert reply.status == 202
+    assert [r["status"] for r in reply.body["results"]] == [202, 422, 422, 422]
+    assert [r["error"]["field"] for r in reply.body["results"][1:]] == [
+        "tenant_id", "idempotency_key", "\ud800"]
+    assert reply.body["results"][2]["idempotency_key"] == "k\udfff"
+    assert [e["idempotency_key"] for e in collector.events(expect=1)] == ["ok"]
+    kong = sample("kong_http_log.json").replace(b'"8a6b1e6c5c2b4e1b9f0a7d3c2e1f0a9b"',
+                                                b'"\\udc00"')
+    reply = collector.post("/v1/gateways/kong", kong, key=collector.key(gateways=("kong",)))
+    assert reply.status == 422
+    assert "not valid Unicode" in reply.body["results"][0]["error"]["problem"]
+
+
 def test_a_cloudevent_in_structured_mode(collector: Collector) -> None:
     key = collector.key("acme")
     reply = collector.post("/v1/events", sample("cloudevent.json"), key=key,
