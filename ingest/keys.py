@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import sqlite3
 import threading
@@ -128,7 +129,7 @@ class KeyStore:
                 listed = ", ".join(sorted(customers)) or "none"
                 raise KeyStoreError(f"{strangers[0]!r} is not a customer in the catalog"
                                     f" (customers: {listed})", "tenant")
-        if rate_per_s is not None and rate_per_s <= 0:
+        if rate_per_s is not None and not 0 < rate_per_s < math.inf:  # NaN: SQLite's NULL, no limit
             raise KeyStoreError(f"must be positive (got {rate_per_s:g})", "rate")
         key_id = secrets.token_hex(6)
         secret = f"{SECRET_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"

@@ -125,6 +125,8 @@ def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
     (["--name", "x"], "at least one tenant or one gateway"),
     (["--name", "x", "--gateway", "envoy"], "Invalid value for '--gateway'"),
     (["--name", "x", "--tenant", "acme", "--rate", "0"], "Invalid value for '--rate': must be positive (got 0)"),
+    (["--name", "x", "--tenant", "acme", "--rate", "nan"], "Invalid value for '--rate': must be positive (got nan)"),
+    (["--name", "x", "--tenant", "acme", "--rate", "inf"], "Invalid value for '--rate': must be positive (got inf)"),
     (["--name", "", "--tenant", "acme"], "Invalid value for '--name': must not be empty (got '')"),
     (["--name", "  ", "--gateway", "kong"], "Invalid value for '--name': must not be empty (got '  ')"),
     (["--name", "x", "--tenant", "acme", "--tenant", "acmee"],
