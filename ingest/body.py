@@ -8,7 +8,7 @@ import binascii
 import json
 import zlib
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ingest.errors import Malformed, TooLarge, UnsupportedMediaType
@@ -21,12 +21,19 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent past Decimal's range (1e9999999999999999999)
+        raise ValueError(f"the number {text:.60} is out of range") from None
+
+
 def parse_json(data: bytes | str, field: str = "body") -> Any:
     """JSON with every non-integer number as a Decimal made from its text; NaN and
     Infinity refused. Raises Malformed naming the line and column."""
     try:
         text = data.decode() if isinstance(data, bytes) else data  # JSON is UTF-8 (RFC 8259)
-        return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+        return json.loads(text, parse_float=_decimal, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise Malformed(field, f"not valid JSON: {exc.msg} at line {exc.lineno} "
                                f"column {exc.colno}") from None

@@ -8,6 +8,7 @@ text) or int, and leave as their exact text.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -162,7 +163,8 @@ def quantity(field: str, value: Any) -> None:
     if type(value) is int:
         number = Decimal(value)
     elif type(value) is str and _DECIMAL_TEXT.fullmatch(value.strip(_BLANKS)):
-        number = Decimal(value.strip(_BLANKS))
+        with contextlib.suppress(InvalidOperation):  # an exponent past Decimal's (and Java's) range
+            number = Decimal(value.strip(_BLANKS))
     # Java's scale is an int: a number with a larger exponent is none for BigDecimal.
     if (number is None or number < 0
             or not -_INT_MAX <= int(number.as_tuple().exponent) <= _INT_MAX + 1):

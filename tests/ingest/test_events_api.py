@@ -120,6 +120,7 @@ def test_a_quantity_the_metering_job_would_dead_letter_is_422(collector: Collect
          "value": "123456789012345678901234567890"},
         {"tenant_id": "acme", "metric": "payment", "idempotency_key": "q-7",
          "value": "12345678901234567890123456.5"},
+        {**call, "idempotency_key": "q-8", "properties": {"compute_ms": "1e9999999999999999999"}},
     ]
     reply = collector.post("/v1/events", batch, key=key)
     assert reply.status == 202
@@ -134,6 +135,8 @@ def test_a_quantity_the_metering_job_would_dead_letter_is_422(collector: Collect
         (422, {"field": "value", "problem": "has more than 26 digits before the point: "
                                            "'123456789012345678901234567890'"}),
         (202, None),
+        (422, {"field": "properties.compute_ms",  # past Decimal's exponent range, and Java's
+               "problem": "not a non-negative decimal number (got '1e9999999999999999999')"}),
     ]
     assert sorted(collector.by_key()) == ["q-4", "q-5", "q-7"]
     single = collector.post("/v1/events", batch[0], key=key)  # the typed path's one event

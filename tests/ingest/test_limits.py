@@ -26,6 +26,10 @@ def _event(i: int, **extra: object) -> dict[str, object]:
     (b"\xff\xfe{}", "not UTF-8"),
     (b"[" * 100_000 + b"]" * 100_000, "not usable JSON: maximum recursion depth exceeded"),
     (b"42", "must be a JSON object or an array of them, got int"),
+    (b'{"value": 1e9999999999999999999}',
+     "not usable JSON: the number 1e9999999999999999999 is out of range"),
+    (b'[{"value": 1}, {"value": 1E-9999999999999999999}]',
+     "not usable JSON: the number 1E-9999999999999999999 is out of range"),
 ])
 def test_malformed_json_is_400(collector: Collector, body: bytes, problem: str) -> None:
     reply = collector.post("/v1/events", body, key=collector.key("acme"))
