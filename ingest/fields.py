@@ -37,6 +37,7 @@ MIN_EVENT_MS = 946_684_800_000
 MAX_STATUS = 599
 _INT_MAX = (1 << 31) - 1
 _LONG_MAX = (1 << 63) - 1
+_TIME_DIGITS = 19  # a long's
 _VALUE_SCALE = 18
 # Quantities become DECIMAL(38, 12) in the metering job (udfs/java UsageEventDeserializer):
 # rounded half up to 12 places, at most 26 digits before the point.
@@ -127,9 +128,19 @@ def number(field: str, value: Any, *, from_text: bool = True) -> Decimal | None:
     return parsed
 
 
+def _time_number(field: str, value: Any) -> Decimal | None:
+    """`number`, refused if it has more digits before the point than a time or duration
+    here can: 1e1000000 would take a core half a minute to turn into an int (and
+    1e999999999999999999 all the memory, or Decimal's Overflow when scaled)."""
+    parsed = number(field, value)
+    if parsed and parsed.adjusted() >= _TIME_DIGITS:
+        raise EventError(field, f"is out of range, got {value!r:.60}")
+    return parsed
+
+
 def millis_from_seconds(field: str, value: Any) -> int | None:
     """Seconds with a fraction (nginx's `$request_time` "0.012") as whole milliseconds."""
-    seconds = number(field, value)
+    seconds = _time_number(field, value)
     if seconds is None:
         return None
     if seconds < 0:
@@ -140,7 +151,7 @@ def millis_from_seconds(field: str, value: Any) -> int | None:
 
 def round_millis(field: str, value: Any) -> int | None:
     """A duration in milliseconds that may carry a fraction (APIM's TotalMilliseconds)."""
-    ms = number(field, value)
+    ms = _time_number(field, value)
     if ms is None:
         return None
     if ms < 0:
@@ -264,7 +275,7 @@ def epoch_millis(field: str, value: Any) -> int | None:
 
 def epoch_seconds_millis(field: str, value: Any) -> int | None:
     """Epoch seconds with a fraction (nginx's `$msec` "1732712345.678") as milliseconds."""
-    seconds = number(field, value)
+    seconds = _time_number(field, value)
     if seconds is None:
         return None
     return int((seconds * 1000).to_integral_value(ROUND_HALF_UP))

@@ -205,6 +205,26 @@ def test_nginx_ndjson_over_http(collector: Collector) -> None:
         "hooli", "/v1/classify", 503, 1502)
 
 
+def test_a_time_or_duration_past_a_long_is_422_not_a_500(collector: Collector) -> None:
+    """Refused before any arithmetic: making an int of elapsedMs 1e1000000 took the event
+    loop for half a minute, 1e999999999999999999 all the memory."""
+    line = json.loads(sample("nginx_access.ndjson").splitlines()[0])
+    body = "\n".join(json.dumps({**line, **bad}) for bad in (
+        {"request_time": "1e999999999999999999"}, {"msec": "1e400000"})).encode()
+    reply = collector.post("/v1/gateways/nginx", body, key=collector.key(gateways=("nginx",)))
+    assert reply.status == 422, reply.body
+    assert [(r["status"], r["error"]["field"]) for r in reply.body["results"]] == [
+        (422, "request_time"), (422, "msec")]
+    apim = {**sample_json("apim_one_way.json")[0], "elapsedMs": "ELAPSED"}
+    body = json.dumps(apim).replace('"ELAPSED"', "1e400000").encode()
+    reply = collector.post("/v1/gateways/azure-apim", body,
+                           key=collector.key(gateways=("azure-apim",)))
+    assert reply.status == 422
+    assert reply.body["results"][0]["error"] == {"field": "elapsedMs",
+                                                 "problem": "is out of range, got Decimal('1E+400000')"}
+    assert collector.events() == []
+
+
 def test_nginx_udp_syslog(collector: Collector) -> None:
     lines = sample("nginx_access.ndjson").splitlines()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
