@@ -192,6 +192,7 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
                                                                f"or {CE_BATCH}"))
         return await handle(request, collector.SOURCE, "events", _events(media))
 
+    gateway_replies = {code: reply for code, reply in replies.items() if code != 422}
     gateway_body = openapi.body((JSON, openapi.GATEWAY_RECORD))
     for path, module, doc in (
         ("/v1/gateways/kong", kong, "Kong http-log plugin (one object or an array)."),
@@ -199,11 +200,11 @@ def create_app(settings: Settings, config: IngestConfig, *, topic: str | None = 
         ("/v1/gateways/apigee", apigee, "Apigee JavaScript / MessageLogging JSON."),
         ("/v1/gateways/nginx", nginx, "nginx `escape=json` access-log lines (NDJSON)."),
     ):
-        post(path, status_code=202, responses=replies, tags=["gateways"],
+        post(path, status_code=202, responses=gateway_replies, tags=["gateways"],
              openapi_extra=gateway_body, summary=doc,
              name=f"gateway_{module.SOURCE}")(_gateway_route(handle, module))
 
-    @post("/v1/gateways/aws/cloudwatch", status_code=202, responses=replies,
+    @post("/v1/gateways/aws/cloudwatch", status_code=202, responses=gateway_replies,
           tags=["gateways"], openapi_extra=openapi.body((JSON, {"type": "object"})))
     async def aws_cloudwatch(request: Request) -> Response:
         """A CloudWatch Logs subscription event (`{"awslogs": {"data": ...}}`) of API

@@ -23,6 +23,7 @@ from aforo.events import EventError, message_key
 from ingest.avro import encode
 from ingest.catalogs import CatalogHolder
 from ingest.errors import Forbidden, IngestError, RateLimited, Unauthorized, Unavailable
+from ingest.formats.collector import SOURCE as COLLECTOR
 from ingest.keys import ApiKey, Authenticator
 from ingest.metrics import Metrics
 from ingest.ratelimit import RateLimiter
@@ -146,8 +147,11 @@ class Ingestor:
             log.warning("refused %d of %d %s records", rejected, len(results), source,
                         extra={"source": source, "key_id": key.id if key else None,
                                "reasons": dict(reasons), "examples": examples})
-        return Outcome(self._status(results, len(messages), batch), len(messages), rejected,
-                       results)
+        # A gateway's request answers 202 once read, whatever its records' own: a gateway
+        # sends a refused request again (Kong's queue for up to its max_retry_time, the
+        # calls behind it waiting), and no retry fixes a refused record.
+        status = self._status(results, len(messages), batch) if source == COLLECTOR else ACCEPTED
+        return Outcome(status, len(messages), rejected, results)
 
     @staticmethod
     def _status(results: list[dict[str, Any]], accepted: int, batch: bool) -> int:

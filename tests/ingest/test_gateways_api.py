@@ -66,6 +66,26 @@ def test_kong_http_log_batch_reports_the_unknown_consumer(collector: Collector) 
     assert 'aforo_ingest_events_accepted_total{source="kong"} 2.0' in metrics
 
 
+def test_a_gateway_request_of_refused_records_only_is_still_acknowledged(
+        collector: Collector) -> None:
+    """Kong's http-log sends a request it sees refused again, for up to its queue's
+    max_retry_time, the calls behind it waiting: an unknown consumer, or a call without
+    one (key-auth's own 401s), alone in a request, answers 202 with its 422 inside."""
+    key = collector.key(gateways=("kong",))
+    unknown = sample_json("kong_http_log_batch.json")[1]  # consumer kong-wayne
+    anonymous = {k: v for k, v in sample_json("kong_http_log.json").items() if k != "consumer"}
+    for record, field in ((unknown, "consumer.custom_id"), (anonymous, "consumer"),
+                          ([unknown, anonymous], "consumer.custom_id")):
+        reply = collector.post("/v1/gateways/kong", record, key=key)
+        assert reply.status == 202, reply.body
+        assert reply.body["accepted"] == 0
+        assert reply.body["results"][0]["status"] == 422
+        assert reply.body["results"][0]["error"]["field"] == field
+    assert collector.events() == []
+    assert 'aforo_ingest_requests_total{endpoint="kong",status="202"} 3.0' in \
+        collector.get("/metrics").body
+
+
 def test_kong_before_3_5_uses_the_request_id_header(collector: Collector) -> None:
     key = collector.key(gateways=("kong",))
     record = sample_json("kong_http_log.json")
@@ -212,14 +232,14 @@ def test_a_time_or_duration_past_a_long_is_422_not_a_500(collector: Collector) -
     body = "\n".join(json.dumps({**line, **bad}) for bad in (
         {"request_time": "1e999999999999999999"}, {"msec": "1e400000"})).encode()
     reply = collector.post("/v1/gateways/nginx", body, key=collector.key(gateways=("nginx",)))
-    assert reply.status == 422, reply.body
+    assert reply.status == 202, reply.body
     assert [(r["status"], r["error"]["field"]) for r in reply.body["results"]] == [
         (422, "request_time"), (422, "msec")]
     apim = {**sample_json("apim_one_way.json")[0], "elapsedMs": "ELAPSED"}
     body = json.dumps(apim).replace('"ELAPSED"', "1e400000").encode()
     reply = collector.post("/v1/gateways/azure-apim", body,
                            key=collector.key(gateways=("azure-apim",)))
-    assert reply.status == 422
+    assert reply.status == 202
     assert reply.body["results"][0]["error"] == {"field": "elapsedMs",
                                                  "problem": "is out of range, got Decimal('1E+400000')"}
     assert collector.events() == []
@@ -266,13 +286,13 @@ def test_a_consumer_added_to_the_catalog_is_known_after_the_reload(
     try:
         key = collector.key(gateways=("kong",))
         body = sample_json("kong_http_log_batch.json")[1]  # consumer kong-wayne
-        assert collector.post("/v1/gateways/kong", body, key=key).status == 422
+        assert collector.post("/v1/gateways/kong", body, key=key).body["accepted"] == 0
         path = catalog / "customers" / "stark.yaml"
         data = yaml.safe_load(path.read_text())
         data["gateway_consumers"] = [*data["gateway_consumers"], "kong-wayne"]
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         deadline = time.monotonic() + 10
-        while collector.post("/v1/gateways/kong", body, key=key).status != 202:
+        while collector.post("/v1/gateways/kong", body, key=key).body["accepted"] != 1:
             assert time.monotonic() < deadline, "catalog not reloaded"
             time.sleep(0.2)
         assert collector.events()[0]["tenant_id"] == "stark"
@@ -290,12 +310,12 @@ def test_a_gateway_record_gets_the_quantity_rule_of_a_metric_added_to_the_catalo
     try:
         key = collector.key(gateways=("kong",))
         body = sample_json("kong_http_log.json")  # workspace_name "default"
-        assert collector.post("/v1/gateways/kong", body, key=key).status == 202
+        assert collector.post("/v1/gateways/kong", body, key=key).body["accepted"] == 1
         (catalog / "metrics" / "workspace_units.yaml").write_text(
             "key: workspace_units\nname: Workspace units\nunit: unit\naggregation: sum\n"
             "value_field: properties.workspace\nsources:\n  - event_type: api_call\n")
         deadline = time.monotonic() + 10
-        while (reply := collector.post("/v1/gateways/kong", body, key=key)).status != 422:
+        while (reply := collector.post("/v1/gateways/kong", body, key=key)).body["accepted"]:
             assert time.monotonic() < deadline, "catalog not reloaded"
             time.sleep(0.2)
         assert reply.body["results"][0]["error"] == {
