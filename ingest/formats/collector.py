@@ -90,6 +90,8 @@ def cloudevent(index: int, record: Any, ctx: Context) -> Candidate:
             raise EventError("specversion", f"must be \"1.0\", got {record.get('specversion')!r:.40}")
         ce_id = f.text("id", record.get("id"), lim.max_id_chars)
         ce_source = f.text("source", record.get("source"), lim.max_id_chars)
+        if any(c.isspace() for c in ce_source):  # ("urn:a b", "c") would share ("urn:a", "b c")'s key
+            raise EventError("source", f"must be a URI reference, without blanks, got {ce_source!r:.60}")
         key = f"{ce_source} {ce_id}"
         if len(key) > lim.max_id_chars:
             raise EventError("id", f"source + id is {len(key)} characters, at most "

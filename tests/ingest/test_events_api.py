@@ -190,6 +190,19 @@ def test_a_cloudevent_in_structured_mode(collector: Collector) -> None:
     assert event["event_time"].isoformat() == "2026-11-27T10:20:00+00:00"
 
 
+def test_a_cloudevent_source_with_a_blank_is_refused(collector: Collector) -> None:
+    """The idempotency key is source + " " + id: two events, ("urn:a b", "c") and ("urn:a",
+    "b c"), would share one and the metering job would count only the first."""
+    event = {"specversion": "1.0", "type": "payment", "tenantid": "acme", "data": {"value": 1}}
+    batch = [{**event, "source": "urn:a b", "id": "c"}, {**event, "source": "urn:a", "id": "b c"}]
+    reply = collector.post("/v1/events", batch, key=collector.key("acme"),
+                           headers={"Content-Type": "application/cloudevents-batch+json"})
+    assert [r["status"] for r in reply.body["results"]] == [422, 202]
+    assert reply.body["results"][0]["error"] == {
+        "field": "source", "problem": "must be a URI reference, without blanks, got 'urn:a b'"}
+    assert [e["idempotency_key"] for e in collector.events()] == ["urn:a b c"]
+
+
 def test_a_cloudevents_batch(collector: Collector) -> None:
     key = collector.key("globex")
     reply = collector.post("/v1/events", sample("cloudevents_batch.json"), key=key,
