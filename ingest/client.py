@@ -88,6 +88,9 @@ class AforoClient:
         self.compress = compress
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        # One flush at a time: two would send the same first batch, and each then delete
+        # a batch from the buffer, the second one unsent (and share one connection).
+        self._flushing = threading.Lock()
         self._conn: http.client.HTTPConnection | None = None
         self.sleep = time.sleep
 
@@ -117,16 +120,17 @@ class AforoClient:
     def flush(self) -> FlushResult:
         """Send everything buffered; raise AforoUnavailable (events kept) if Kafka stays away."""
         result = FlushResult()
-        while True:
-            with self._lock:
-                batch = self._buffer[: self.batch_size]
-            if not batch:
-                return result
-            sent = self.send(batch)
-            with self._lock:
-                del self._buffer[: len(batch)]
-            result.accepted += sent.accepted
-            result.rejected += sent.rejected
+        with self._flushing:
+            while True:
+                with self._lock:
+                    batch = self._buffer[: self.batch_size]
+                if not batch:
+                    return result
+                sent = self.send(batch)
+                with self._lock:
+                    del self._buffer[: len(batch)]
+                result.accepted += sent.accepted
+                result.rejected += sent.rejected
 
     @property
     def pending(self) -> int:

@@ -38,6 +38,24 @@ def test_batches_reach_kafka_and_refusals_come_back(collector: Collector) -> Non
 
 
 @pytest.mark.kafka
+def test_threads_tracking_at_once_lose_nothing(collector: Collector) -> None:
+    """Threads whose track() fills a batch flush at the same time: each event is sent,
+    none is deleted from the buffer unsent, and the connection is used by one at a time."""
+    key = collector.key("acme")
+    with AforoClient(collector.url, key, batch_size=5) as client:
+        def track(thread: int) -> None:
+            for i in range(100):
+                client.track("acme", "api_call", idempotency_key=f"t{thread}-{i}")
+
+        threads = [threading.Thread(target=track, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(collector.by_key()) == 600
+
+
+@pytest.mark.kafka
 def test_a_whole_request_refusal_raises(collector: Collector) -> None:
     client = AforoClient(collector.url, "afk_wrong", max_retries=0)
     client.track("acme", "payment", 1)
