@@ -75,6 +75,8 @@ def _error(exc: IngestError) -> Json:
 
 def _gateway(module: Any) -> Parser:
     def parse(data: bytes, ctx: Context, budget: Budget) -> tuple[list[Candidate], bool]:
+        if module is nginx:
+            data = nginx.utf8(data)
         records = flatten(json_values(data), ctx.limits.max_gateway_records)
         return module.parse(records, ctx), True
     return parse

@@ -49,9 +49,16 @@ def syslog_message(datagram: bytes) -> bytes:
     return datagram[match.end():] if match else datagram
 
 
+def utf8(data: bytes) -> bytes:
+    """The log text as UTF-8. escape=json leaves bytes from 0x80 up as they came, so a
+    request to `/v1/%ff` logs a byte that is not UTF-8: it is read as U+FFFD, and the call
+    is metered (refusing the line would let any caller off by adding %ff to a path)."""
+    return data.decode(errors="replace").encode()
+
+
 def datagram(index: int, data: bytes, ctx: Context) -> Candidate:
     try:
-        rec = parse_json(syslog_message(data).strip(), "datagram")
+        rec = parse_json(utf8(syslog_message(data).strip()), "datagram")
     except Malformed as exc:
         return refused(index, EventError(exc.field, exc.problem))
     return each([("datagram", rec)], lambda i, r: record(index, r, ctx))[0]

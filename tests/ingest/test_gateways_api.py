@@ -261,6 +261,29 @@ def test_nginx_udp_syslog(collector: Collector) -> None:
     assert 'aforo_ingest_syslog_datagrams_total{result="rejected"} 2.0' in metrics
 
 
+def test_an_nginx_line_with_a_path_that_is_not_utf8_is_still_metered(
+        collector: Collector) -> None:
+    """escape=json writes the bytes of `GET /v1/tiles/%ff/1/2` as they came (nginx 1.22
+    logs the byte 0xff raw): the call is metered, the byte read as U+FFFD, over UDP and
+    HTTP; refusing the line let anyone off metering by adding %ff to a path."""
+    line = json.loads(sample("nginx_access.ndjson").splitlines()[0])
+
+    def logged(request_id: str) -> bytes:
+        text = json.dumps({**line, "request_id": request_id, "uri": "/v1/tiles/\udcff/1/2",
+                           "route": ""}, ensure_ascii=False, separators=(",", ":"))
+        return text.encode(errors="surrogateescape")  # the raw byte 0xff
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"<190>Nov 27 18:00:00 nginx: " + logged("udp"),
+                   ("127.0.0.1", collector.syslog_port))
+    reply = collector.post("/v1/gateways/nginx", logged("http") + b"\n",
+                           key=collector.key(gateways=("nginx",)))
+    assert reply.body["accepted"] == 1, reply.body
+    events = collector.by_key(expect=2)
+    assert sorted(events) == ["http", "udp"]
+    assert events["udp"]["route"] == events["http"]["route"] == "/v1/tiles/\ufffd/1/2"
+
+
 def test_a_tenant_key_may_post_gateway_logs_of_its_own_tenant_only(collector: Collector) -> None:
     key = collector.key("globex")
     reply = collector.post("/v1/gateways/kong", sample("kong_http_log_batch.json"), key=key)
