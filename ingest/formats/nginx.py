@@ -14,8 +14,10 @@ from ingest.errors import Malformed
 from ingest.records import Candidate, Context, api_call, credentials, each, no_credential, refused
 
 SOURCE = "nginx"
-# RFC 3164 as nginx writes it: "<190>Nov 27 18:00:00 host tag: message" (host optional).
-_SYSLOG_HEADER = re.compile(rb"<\d{1,3}>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:\S+ )?[^\s:]+: ")
+# RFC 3164 as nginx writes it: "<190>Nov 27 18:00:00 host tag: message" (host optional,
+# and without a colon: else, with `nohostname`, "nginx: " read as a host left the tag to
+# match a message's first `{"request_id": `, in a log_format with blanks).
+_SYSLOG_HEADER = re.compile(rb"<\d{1,3}>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[^\s:]+ )?[^\s:]+: ")
 
 
 def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:

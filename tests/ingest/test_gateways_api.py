@@ -261,6 +261,18 @@ def test_nginx_udp_syslog(collector: Collector) -> None:
     assert 'aforo_ingest_syslog_datagrams_total{result="rejected"} 2.0' in metrics
 
 
+def test_an_nginx_log_format_with_blanks_over_syslog(collector: Collector) -> None:
+    """`log_format aforo escape=json '{"request_id": "$request_id", ...}'`, blanks after the
+    colons: its datagrams, with and without the host name, are read whole."""
+    line = json.loads(sample("nginx_access.ndjson").splitlines()[0])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        for header, request_id in ((b"<190>Nov 27 18:00:00 nginx: ", "no-host"),
+                                   (b"<190>Nov  7 18:00:00 web-1 nginx: ", "host")):
+            message = json.dumps({**line, "request_id": request_id}).encode()
+            udp.sendto(header + message, ("127.0.0.1", collector.syslog_port))
+    assert sorted(collector.by_key(expect=2)) == ["host", "no-host"]
+
+
 def test_an_nginx_line_with_a_path_that_is_not_utf8_is_still_metered(
         collector: Collector) -> None:
     """escape=json writes the bytes of `GET /v1/tiles/%ff/1/2` as they came (nginx 1.22
