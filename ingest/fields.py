@@ -78,6 +78,15 @@ def optional_text(field: str, value: Any, max_chars: int) -> str | None:
     return text(field, value, max_chars)
 
 
+def gateway_text(field: str, value: Any, max_chars: int) -> str | None:
+    """`optional_text` of a gateway's record, cut to `max_chars` rather than refused: the
+    caller picks its path, Host and request id, and a long one must not leave the call
+    unmetered."""
+    if type(value) is str and len(value) > max_chars:
+        value = value[:max_chars]
+    return optional_text(field, value, max_chars)
+
+
 def integer(field: str, value: Any, lo: int = 0, hi: int = _LONG_MAX, *,
             from_text: bool = False) -> int | None:
     """An integer in [lo, hi], or None for null. Gateways that quote every value

@@ -30,9 +30,9 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
         SOURCE, key,
         ctx.now_ms if start is None else f.event_time(
             "client.received.start.timestamp", start, ctx.now_ms, lim),
-        api=f.optional_text("apiproxy.name", rec.get("apiproxy.name"), lim.max_text_chars),
-        route=f.optional_text("proxy.pathsuffix", rec.get("proxy.pathsuffix"), lim.max_text_chars),
-        method=f.optional_text("request.verb", rec.get("request.verb"), lim.max_text_chars),
+        api=f.gateway_text("apiproxy.name", rec.get("apiproxy.name"), lim.max_text_chars),
+        route=f.gateway_text("proxy.pathsuffix", rec.get("proxy.pathsuffix"), lim.max_text_chars),
+        method=f.gateway_text("request.verb", rec.get("request.verb"), lim.max_text_chars),
         status=f.status("response.status.code", rec.get("response.status.code"), from_text=True),
         latency_ms=latency,
         request_bytes=f.integer("request.header.content-length",
@@ -40,11 +40,11 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
         response_bytes=f.integer("response.header.content-length",
                                  rec.get("response.header.content-length"), from_text=True),
         properties={
-            "api_product": f.optional_text("apiproduct.name", rec.get("apiproduct.name"),
+            "api_product": f.gateway_text("apiproduct.name", rec.get("apiproduct.name"),
                                            lim.max_text_chars),
-            "developer_app": f.optional_text("developer.app.name", rec.get("developer.app.name"),
+            "developer_app": f.gateway_text("developer.app.name", rec.get("developer.app.name"),
                                              lim.max_text_chars),
-            "environment": f.optional_text("environment.name", rec.get("environment.name"),
+            "environment": f.gateway_text("environment.name", rec.get("environment.name"),
                                            lim.max_text_chars),
         },
     )

@@ -37,17 +37,17 @@ def access_log(index: int, rec: Any, ctx: Context, fallback_ms: int | None = Non
         event = api_call(
             SOURCE, key,
             ctx.now_ms if at is None else f.event_time("requestTimeEpoch", at, ctx.now_ms, lim),
-            api=f.optional_text("apiId", rec.get("apiId"), lim.max_text_chars),
-            route=f.optional_text("resourcePath", rec.get("resourcePath") or rec.get("routeKey"),
+            api=f.gateway_text("apiId", rec.get("apiId"), lim.max_text_chars),
+            route=f.gateway_text("resourcePath", rec.get("resourcePath") or rec.get("routeKey"),
                                   lim.max_text_chars),
-            method=f.optional_text("httpMethod", rec.get("httpMethod"), lim.max_text_chars),
+            method=f.gateway_text("httpMethod", rec.get("httpMethod"), lim.max_text_chars),
             status=f.status("status", rec.get("status"), from_text=True),
             latency_ms=f.int32("responseLatency", rec.get("responseLatency"), from_text=True),
             request_bytes=f.integer("requestLength", rec.get("requestLength"), from_text=True),
             response_bytes=f.integer("responseLength", rec.get("responseLength"), from_text=True),
             properties={
-                "stage": f.optional_text("stage", rec.get("stage"), lim.max_text_chars),
-                "request_id": f.optional_text("requestId", rec.get("requestId"), lim.max_id_chars),
+                "stage": f.gateway_text("stage", rec.get("stage"), lim.max_text_chars),
+                "request_id": f.gateway_text("requestId", rec.get("requestId"), lim.max_id_chars),
             },
         )
     except EventError as exc:

@@ -23,18 +23,18 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
         "timestamp", f.rfc3339_millis("timestamp", stamp), ctx.now_ms, lim)
     event = api_call(
         SOURCE, key, at,
-        api=f.optional_text("apiId", rec.get("apiId"), lim.max_text_chars),
-        route=f.optional_text("urlTemplate", rec.get("urlTemplate") or rec.get("path"),
+        api=f.gateway_text("apiId", rec.get("apiId"), lim.max_text_chars),
+        route=f.gateway_text("urlTemplate", rec.get("urlTemplate") or rec.get("path"),
                               lim.max_text_chars),
-        method=f.optional_text("method", rec.get("method"), lim.max_text_chars),
+        method=f.gateway_text("method", rec.get("method"), lim.max_text_chars),
         status=f.status("statusCode", rec.get("statusCode"), from_text=True),
         latency_ms=f.round_millis("elapsedMs", rec.get("elapsedMs")),
         request_bytes=f.integer("requestSize", rec.get("requestSize"), from_text=True),
         response_bytes=f.integer("responseSize", rec.get("responseSize"), from_text=True),
         properties={
-            "product": f.optional_text("productId", rec.get("productId"), lim.max_text_chars),
-            "operation": f.optional_text("operationId", rec.get("operationId"), lim.max_text_chars),
-            "region": f.optional_text("region", rec.get("region"), lim.max_text_chars),
+            "product": f.gateway_text("productId", rec.get("productId"), lim.max_text_chars),
+            "operation": f.gateway_text("operationId", rec.get("operationId"), lim.max_text_chars),
+            "region": f.gateway_text("region", rec.get("region"), lim.max_text_chars),
         },
     )
     return Candidate(index, event, credentials=creds, key=key)

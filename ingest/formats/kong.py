@@ -46,16 +46,16 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
     event = api_call(
         SOURCE, key,
         ctx.now_ms if started is None else f.event_time("started_at", started, ctx.now_ms, lim),
-        api=f.optional_text("service.name", service.get("name"), lim.max_text_chars),
-        route=f.optional_text("route.paths", _route_path(route), lim.max_text_chars),
-        method=f.optional_text("request.method", request.get("method"), lim.max_text_chars),
+        api=f.gateway_text("service.name", service.get("name"), lim.max_text_chars),
+        route=f.gateway_text("route.paths", _route_path(route), lim.max_text_chars),
+        method=f.gateway_text("request.method", request.get("method"), lim.max_text_chars),
         status=f.status("response.status", response.get("status"), from_text=True),
         latency_ms=f.int32("latencies.request", latencies.get("request"), from_text=True),
         request_bytes=f.integer("request.size", request.get("size"), from_text=True),
         response_bytes=f.integer("response.size", response.get("size"), from_text=True),
         properties={
-            "kong_route": f.optional_text("route.name", route.get("name"), lim.max_text_chars),
-            "workspace": f.optional_text("workspace_name", rec.get("workspace_name"),
+            "kong_route": f.gateway_text("route.name", route.get("name"), lim.max_text_chars),
+            "workspace": f.gateway_text("workspace_name", rec.get("workspace_name"),
                                          lim.max_text_chars),
         },
     )

@@ -29,9 +29,9 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
     at = f.epoch_seconds_millis("msec", rec.get("msec"))
     event = api_call(
         SOURCE, key, ctx.now_ms if at is None else f.event_time("msec", at, ctx.now_ms, lim),
-        api=f.optional_text("api", rec.get("api") or rec.get("host"), lim.max_text_chars),
-        route=f.optional_text("route", rec.get("route") or rec.get("uri"), lim.max_text_chars),
-        method=f.optional_text("request_method", rec.get("request_method"), lim.max_text_chars),
+        api=f.gateway_text("api", rec.get("api") or rec.get("host"), lim.max_text_chars),
+        route=f.gateway_text("route", rec.get("route") or rec.get("uri"), lim.max_text_chars),
+        method=f.gateway_text("request_method", rec.get("request_method"), lim.max_text_chars),
         status=f.status("status", rec.get("status"), from_text=True),
         latency_ms=f.millis_from_seconds("request_time", rec.get("request_time")),
         request_bytes=f.integer("request_length", rec.get("request_length"), from_text=True),

@@ -261,6 +261,33 @@ def test_nginx_udp_syslog(collector: Collector) -> None:
     assert 'aforo_ingest_syslog_datagrams_total{result="rejected"} 2.0' in metrics
 
 
+def test_a_call_with_a_long_path_is_metered_its_route_cut(collector: Collector) -> None:
+    """The caller picks its path (nginx's uri, APIM's path, Apigee's pathsuffix) and API
+    Gateway's requestId: one over max_text_chars cost the call its metering."""
+    long = "/v1/" + "a" * 3000
+    nginx = {**json.loads(sample("nginx_access.ndjson").splitlines()[0]), "route": "", "uri": long}
+    reply = collector.post("/v1/gateways/nginx", nginx, key=collector.key(gateways=("nginx",)))
+    assert reply.body["accepted"] == 1, reply.body
+    apigee = {**sample_json("apigee_js.json"), "proxy.pathsuffix": long}
+    reply = collector.post("/v1/gateways/apigee", apigee, key=collector.key(gateways=("apigee",)))
+    assert reply.body["accepted"] == 1, reply.body
+    line = json.loads(sample("apigw_access_logs.ndjson").splitlines()[0])
+    line["requestId"] = "r" * 300
+    body = {"requestId": "d1", "timestamp": 1, "records": [
+        {"data": base64.b64encode(json.dumps(line).encode()).decode()}]}
+    reply = collector.post("/v1/gateways/aws/firehose", body,
+                           headers={"X-Amz-Firehose-Access-Key": collector.key(
+                               gateways=("aws-apigw",))})
+    assert reply.status == 200, reply.body
+    events = collector.events(expect=3)
+    assert sorted(e["source"] for e in events) == ["apigee", "aws-apigw", "nginx"]
+    for event in events:
+        if event["source"] == "aws-apigw":
+            assert event["properties"]["request_id"] == "r" * 256
+        else:
+            assert event["route"] == long[:2048]
+
+
 def test_an_nginx_log_format_with_blanks_over_syslog(collector: Collector) -> None:
     """`log_format aforo escape=json '{"request_id": "$request_id", ...}'`, blanks after the
     colons: its datagrams, with and without the host name, are read whole."""
