@@ -88,7 +88,12 @@ def rate_increment(price: Price, before: object, quantity: object) -> Decimal:
     `before` raw units already in the period. Negative only for `volume`."""
     start = as_quantity(before, "before")
     added = as_quantity(quantity)
-    return _change(price, start, start + added, f"got {added} after {start}")
+    got = f"got {added} after {start}"
+    try:
+        end = CONTEXT.add(start, added)  # not the caller's context: it may round the sum
+    except decimal.DecimalException:
+        raise PriceError(f"quantity: {_TOO_LONG} ({got})") from None
+    return _change(price, start, end, got)
 
 
 def rate_change(price: Price, before: object, after: object) -> Decimal:

@@ -148,6 +148,14 @@ def test_rating_ignores_the_callers_decimal_context() -> None:
         assert rate(per_unit("0.123456789012"), 10**15).amount == D("123456789012000")
 
 
+def test_an_increment_ignores_the_callers_decimal_context() -> None:
+    # before + quantity has 31 digits: the default context (28) rounded it to
+    # ...345.6790, and the hour of 0.000001 at 1 cost 0.000099.
+    before, quantity = D("1234567890123456789012345.678901"), D("0.000001")
+    assert rate_increment(per_unit("1"), before, quantity) == D("0.000001")
+    assert rate_increment(per_unit("2"), before, quantity) == D("0.000002")
+
+
 def test_amount_is_the_sum_of_lines_and_never_rounded() -> None:
     rating = rate(per_unit("5.12345"), 3)
     assert rating.amount == Decimal("15.37035")
