@@ -1,10 +1,13 @@
 """YAML for pricing as code: numbers become Decimals from their text, never floats,
-a date that does not exist (`2026-13-01`) stays text for validation to refuse (PyYAML
-raises a ValueError for it, not a YAMLError), and a key written twice in one mapping
-is an error instead of a silent overwrite."""
+an integer is read in base 10 (YAML 1.1 reads `010` as octal 8, and `0x10` and `1:30`
+as 16 and 90: here `010` is 10, and hex, binary and sexagesimal stay text for
+validation to refuse), a date that does not exist (`2026-13-01`) stays text for
+validation to refuse (PyYAML raises a ValueError for it, not a YAMLError), and a key
+written twice in one mapping is an error instead of a silent overwrite."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -13,6 +16,7 @@ from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 _MERGE = "tag:yaml.org,2002:merge"
+_BASE_10 = re.compile(r"[-+]?[0-9]+")
 # libyaml's parser when PyYAML was built with it: pure-Python parsing was 90 % of
 # loading a catalog of 10,000 customers (10 s).
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -49,6 +53,13 @@ def _decimal(loader: DecimalLoader, node: ScalarNode) -> Decimal | str:
         return text  # `.inf`, sexagesimal: left as text for validation to refuse
 
 
+def _integer(loader: DecimalLoader, node: ScalarNode) -> int | str:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if _BASE_10.fullmatch(text):
+        return int(text)  # base 10, leading zeros and all
+    return text  # `0x10`, `0b11`, `1:30`: left as text for validation to refuse
+
+
 def _timestamp(loader: DecimalLoader, node: ScalarNode) -> Any:
     try:
         return loader.construct_yaml_timestamp(node)
@@ -57,6 +68,7 @@ def _timestamp(loader: DecimalLoader, node: ScalarNode) -> Any:
 
 
 DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)  # type: ignore[arg-type]
+DecimalLoader.add_constructor("tag:yaml.org,2002:int", _integer)  # type: ignore[arg-type]
 DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)  # type: ignore[arg-type]
 
 

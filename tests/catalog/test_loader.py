@@ -147,6 +147,26 @@ def test_yaml_numbers_are_decimals_from_their_text(example_copy: Path) -> None:
     assert price.to_dict()["unit_amount"] == "0.1"
 
 
+@pytest.mark.parametrize(("written", "read"), [("010", "10"), ("007", "7"), ("1_000", "1000")])
+def test_yaml_integers_are_read_in_base_10(example_copy: Path, written: str, read: str) -> None:
+    file = example_copy / "plans" / "free.yaml"
+    file.write_text(file.read_text().replace('unit_amount: "0.01"', f"unit_amount: {written}"))
+    price = load_catalog(example_copy).plans["free"].versions[0].charges[0].price
+    assert price.to_dict()["unit_amount"] == read
+
+
+@pytest.mark.parametrize("written", ["0x10", "0b11", "1:30", "0o17"])
+def test_yaml_integers_in_other_bases_are_refused(example_copy: Path, written: str) -> None:
+    file = example_copy / "plans" / "free.yaml"
+    file.write_text(file.read_text().replace('unit_amount: "0.01"', f"unit_amount: {written}"))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(example_copy)
+    assert info.value.errors == [
+        "plans/free.yaml: versions[0].charges[0].price.unit_amount: must be a decimal number"
+        f" (got '{written}')"
+    ]
+
+
 def test_period_for_falls_back_to_the_plans_anchor_day(example_copy: Path) -> None:
     file = example_copy / "plans" / "free.yaml"
     file.write_text(file.read_text().replace("anchor_day: 1}", "anchor_day: 31}"))
