@@ -10,8 +10,12 @@ from babel.numbers import get_currency_precision, is_currency
 
 from aforo.pricing.errors import PriceError
 
-# Quantize must not run out of digits for any amount a rating can produce.
-_ROUNDING = decimal.Context(prec=200, rounding=ROUND_HALF_UP, Emin=-999_999, Emax=999_999)
+# Quantize must not run out of digits for any amount a rating can produce (up to
+# 10^999999, the rating context's Emax): the most a context holds. Quantize is exact
+# but for the one rounding, so this costs only the digits the result has.
+_ROUNDING = decimal.Context(
+    prec=decimal.MAX_PREC, rounding=ROUND_HALF_UP, Emin=decimal.MIN_EMIN, Emax=decimal.MAX_EMAX
+)
 
 
 @cache

@@ -27,6 +27,10 @@ def test_minor_units(currency, digits) -> None:
     ("1.0005", "BHD", "1.001"),
     ("1.0004999", "BHD", "1.000"),
     ("123456789012345678901234567890.125", "EUR", "123456789012345678901234567890.13"),
+    # more digits than the 200 the rounding context held: InvalidOperation
+    ("1" + "0" * 250 + ".005", "USD", "1" + "0" * 250 + ".01"),
+    ("2.1E+294", "USD", "21" + "0" * 293 + ".00"),
+    ("9E+999999", "BHD", "9" + "0" * 999_999 + ".000"),
 ])
 def test_round_money(amount, currency, rounded) -> None:
     result = round_money(D(amount), currency)
