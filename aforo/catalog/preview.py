@@ -8,12 +8,13 @@ charge lines (docs/pricing.md).
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from aforo.catalog.model import ResolvedCharge
-from aforo.pricing import Rating, rate, rate_values, round_money
+from aforo.pricing import PriceError, Rating, rate, rate_values, round_money
 from aforo.pricing.numbers import CONTEXT
 
 Usage = Mapping[str, Decimal | Sequence[Decimal]]
@@ -59,7 +60,8 @@ def _values(used: Decimal | Sequence[Decimal] | None) -> Sequence[Decimal]:
 def preview_invoice(charges: Sequence[ResolvedCharge], usage: Usage) -> InvoicePreview:
     """Rate each charge on the usage of its metric (a quantity, or the ordered
     transaction values for a percentage price; a charge without a metric is rated
-    at 0) and round each charge once. All charges must share one currency."""
+    at 0) and round each charge once. All charges must share one currency. PriceError
+    for usage a charge cannot rate, or charges too long to add up exactly."""
     currencies = {c.currency for c in charges}
     if len(currencies) > 1:
         raise ValueError(f"charges in more than one currency: {sorted(currencies)}")
@@ -73,7 +75,12 @@ def preview_invoice(charges: Sequence[ResolvedCharge], usage: Usage) -> InvoiceP
             rating = rate(charge.price, _quantity(used))
         rated.append(PreviewCharge(charge.charge_key, charge.name, rating,
                                    round_money(rating.amount, currency)))
-    with localcontext(CONTEXT):
-        exact = sum((c.rating.amount for c in rated), Decimal(0))
-        total = sum((c.rounded for c in rated), Decimal(0))
+    try:
+        with localcontext(CONTEXT):
+            exact = sum((c.rating.amount for c in rated), Decimal(0))
+            total = sum((c.rounded for c in rated), Decimal(0))
+    except decimal.DecimalException:
+        keys = ", ".join(c.charge_key for c in rated)
+        raise PriceError(f"total: the charges ({keys}) cannot be added up exactly in 60"
+                         " significant digits") from None
     return InvoicePreview(currency, tuple(rated), exact, total)
