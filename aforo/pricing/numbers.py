@@ -73,7 +73,18 @@ def to_decimal(value: object) -> Decimal:
         raise NotADecimal("must be a decimal number")
     if not result.is_finite():
         raise NotADecimal("must be a finite decimal number")
+    if not in_range(result):
+        raise NotADecimal(
+            "must be 0 or between 1E-999999 and 1E+1000000 in size (what rating can hold)"
+        )
     return result
+
+
+def in_range(value: Decimal) -> bool:
+    """Whether the rating context holds `value` (10^-999999 up to 10^1000000, or 0).
+    Nothing can rate a number beyond, and printing one (1E+999999999) in a description
+    or an error would take seconds and gigabytes."""
+    return not value or CONTEXT.Emin <= value.adjusted() <= CONTEXT.Emax
 
 
 def _trailing_zeros(digits: tuple[int, ...]) -> int:

@@ -35,6 +35,7 @@ from aforo.pricing.numbers import (
     ZERO,
     NotADecimal,
     format_grouped,
+    in_range,
     show,
     to_decimal,
 )
@@ -143,7 +144,7 @@ def rate_values_increment(
 
 def as_quantity(value: object, name: str = "quantity") -> Decimal:
     """A quantity read exactly; PriceError if it is not a number or is negative."""
-    if type(value) is not Decimal or not value.is_finite():
+    if type(value) is not Decimal or not value.is_finite() or not in_range(value):
         try:
             value = to_decimal(value)
         except NotADecimal as exc:

@@ -12,13 +12,16 @@ from .support import D
 
 @pytest.mark.parametrize(("value", "expected"), [
     ("0.0015", "0.0015"), (12, "12"), (D("1.50"), "1.50"), (0.1, "0.1"), (1e22, "1E+22"),
-    (" 7 ", "7"), ("1_000", "1000"),
+    (" 7 ", "7"), ("1_000", "1000"), ("9E+999999", "9E+999999"), ("1E-999999", "1E-999999"),
+    ("0E-1000000000", "0E-1000000000"),
 ])
 def test_to_decimal(value, expected) -> None:
     assert str(to_decimal(value)) == expected
 
 
-@pytest.mark.parametrize("value", [True, None, [], "1,5", "nan", float("nan"), 0.1 + 0.2])
+@pytest.mark.parametrize("value", [
+    True, None, [], "1,5", "nan", float("nan"), 0.1 + 0.2, "1E+1000000", "-1E-1000000",
+])
 def test_to_decimal_refuses(value) -> None:
     with pytest.raises(NotADecimal):
         to_decimal(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -139,6 +140,20 @@ def test_a_quantity_too_long_to_rate_exactly_is_an_error_not_a_rounding() -> Non
         rate(price, long)
     with pytest.raises(PriceError, match="cannot be rated exactly"):
         rate_increment(price, long, 1)
+
+
+@pytest.mark.parametrize("quantity", ["1E+999999999", D("1E+999999999"), "1E-999999999"])
+def test_a_quantity_beyond_what_rating_holds_is_refused_at_once(quantity) -> None:
+    # it was formatted into the line's description first: a billion digits, 2 to 6 s, 1 GB
+    started = time.monotonic()
+    with pytest.raises(PriceError, match=r"^quantity: must be 0 or between 1E-999999 and 1E\+1000000"):
+        rate(per_unit("1"), quantity)
+    assert time.monotonic() - started < 1
+
+
+def test_a_price_beyond_what_rating_holds_is_refused() -> None:
+    with pytest.raises(PriceError, match=r"^price.unit_amount: must be 0 or between 1E-999999"):
+        per_unit("1E+999999999")
 
 
 def test_rating_ignores_the_callers_decimal_context() -> None:
