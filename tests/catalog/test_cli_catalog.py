@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 from click.testing import CliRunner
 
+from aforo.catalog import load_catalog
 from aforo.cli.pricing import catalog
 
 from .conftest import EXAMPLE
@@ -55,3 +57,16 @@ def test_commands_are_registered_in_aforo() -> None:
     result = CliRunner().invoke(cli, ["price", "--help"])
     assert result.exit_code == 0
     assert {"quote", "simulate"} <= set(result.stdout.split())
+
+
+def test_the_revisions_in_the_pricing_guide_are_those_of_its_catalogs(example_copy: Path) -> None:
+    # the guide prints the example catalog's revision, and that of a copy with its halfcent plan
+    guide = (EXAMPLE.parent / "docs" / "pricing.md").read_text()
+    halfcent = re.search(r"```yaml\n(key: halfcent\n.*?)```", guide, re.S)
+    assert halfcent is not None
+    (example_copy / "plans" / "halfcent.yaml").write_text(halfcent.group(1))
+    with_halfcent = load_catalog(example_copy).revision
+    example = load_catalog(EXAMPLE).revision
+    shown = re.findall(r"(?:catalog |revision: +|\"catalog_revision\": \")([0-9a-f]{12})\b", guide)
+    assert shown.count(example) == 4 and shown.count(with_halfcent) == 2, (shown, example)
+    assert len(shown) == 6
