@@ -210,6 +210,8 @@ class Quoter:
         if ("quantity" in fields) == ("values" in fields):
             raise PriceError("give quantity or values (one of them)")
         if "values" in fields:
+            if "before" in fields:  # as --before with --values: the rating would ignore it
+                raise PriceError("before: works with quantity only (values are rated whole)")
             values = fields["values"]
             if not isinstance(values, list):
                 raise PriceError("values: must be a list of decimals")

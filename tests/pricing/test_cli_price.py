@@ -94,6 +94,8 @@ def test_json_lines_answer_every_line_in_order() -> None:
         json.dumps({"price": json.loads(GRAD), "quantity": "-1"}),
         json.dumps({"price": json.loads(GRAD), "qty": "1"}),
         json.dumps({"price": json.loads(GRAD), "quantity": "1"}),
+        json.dumps({"price": {"model": "percentage", "percent": "10"}, "values": ["10"],
+                    "before": "100"}),
     ]
     result = run("quote", stdin="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.output
@@ -108,6 +110,7 @@ def test_json_lines_answer_every_line_in_order() -> None:
         {"error": "line 8: quantity: must not be negative (got -1)"},
         {"error": "line 9: qty: unknown field (allowed: before, price, quantity, values)"},
         {"amount": "0.01"},
+        {"error": "line 11: before: works with quantity only (values are rated whole)"},
     ]
 
 
