@@ -11,7 +11,7 @@ from aforo.catalog.metrics import KEY, KEY_HINT
 from aforo.catalog.model import Charge, Known, Plan, PlanVersion
 from aforo.catalog.timefields import read_instant
 from aforo.pricing import Price, read_price
-from aforo.pricing.fields import ABSENT, Fields, join
+from aforo.pricing.fields import ABSENT, Fields, join, problem
 
 PLAN_KEY = r"[a-z][a-z0-9_-]{0,62}"
 INTERVALS = ("monthly",)
@@ -99,7 +99,13 @@ def _read_version(
     own_currency = read_currency(fields) or currency
     if own_currency is None and not fields.has("currency"):
         fields.fail("currency", "required (here or at the top of the plan)")
-    own_anchor = read_billing_period(fields) or anchor
+    own_anchor = read_billing_period(fields)
+    if own_anchor is not None and own_anchor != anchor:
+        # the period holding an instant comes from the version in force then: periods
+        # anchored on the 1st up to a version anchored on the 15th would overlap
+        problem(errors, join(fields.at("billing_period"), "anchor_day"),
+                f"must be the plan's anchor day ({anchor}): a version cannot move the"
+                " period boundary", own_anchor)
     charges: list[Charge] = []
     seen: dict[str, int] = {}
     items = fields.sequence("charges", required=True)
@@ -119,7 +125,7 @@ def _read_version(
     fields.finish()
     if len(errors) > start or effective_from is None or own_currency is None:
         return head, None
-    return head, PlanVersion(number, effective_from, own_currency, own_anchor, tuple(charges))
+    return head, PlanVersion(number, effective_from, own_currency, anchor, tuple(charges))
 
 
 def _read_charge(obj: object, path: str, errors: list[str], known: Known) -> Charge | None:

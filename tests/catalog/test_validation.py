@@ -157,6 +157,12 @@ def plan(currency: str = "USD", effective: str = "2026-01-01", charges: str = ""
      "plans/x.yaml: billing_period.interval: must be one of: monthly (got 'weekly')"),
     (plan() + "billing_period: {interval: monthly, anchor_day: 32}\n",
      "plans/x.yaml: billing_period.anchor_day: must be between 1 and 31 (got 32)"),
+    # a version in force from Dec 1 anchored on the 15th: Nov 20 was in [Nov 1, Dec 1)
+    # and Dec 10 in [Nov 15, Dec 15), so Nov 15 to Dec 1 fell in two periods
+    (plan() + "  - effective_from: 2026-12-01\n    billing_period: {interval: monthly,"
+     " anchor_day: 15}\n    charges:\n" + CHARGE.format(key="c", metric="api_calls", price=FLAT),
+     ("plans/x.yaml: versions[1].billing_period.anchor_day: must be the plan's anchor day (1):"
+      " a version cannot move the period boundary (got 15)")),
     ("key: p\nversions:\n  - effective_from: 2026-01-01\n    charges:\n"
      + CHARGE.format(key="c", metric="api_calls", price=FLAT),
      "plans/x.yaml: versions[0].currency: required (here or at the top of the plan)"),
