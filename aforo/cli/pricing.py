@@ -335,7 +335,10 @@ def _parse_at(text: str | None) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--at") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise click.BadParameter(f"out of range in UTC: {text!r}", param_hint="--at") from None
 
 
 @price.command()

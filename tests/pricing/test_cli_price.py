@@ -259,6 +259,8 @@ def test_simulate_percentage_values_and_text_output() -> None:
     (["--plan", "growth", "--usage", "api_calls=-1"], "api_calls: must not be negative"),
     (["--plan", "growth", "--at", "2020-01-01T00:00:00Z"], "has no version in effect"),
     (["--plan", "growth", "--at", "yesterday"], "not an ISO 8601 time"),
+    (["--plan", "growth", "--at", "0001-01-01T00:00:00+01:00"],
+     "Invalid value for --at: out of range in UTC: '0001-01-01T00:00:00+01:00'"),
     # each charge rates exactly (2.1E+144 and 0), their sum 2.1E+144 + 49 would be rounded
     (["--plan", "growth", "--usage", "compute_ms=1e150", "--at", "2026-11-15T00:00:00Z"],
      "total: the charges (api_calls, bandwidth, compute, platform_fee) cannot be added up"
