@@ -37,7 +37,11 @@ def read_instant(fields: Fields, name: str, *, required: bool = False) -> dateti
         if value.tzinfo is None:
             fields.fail(name, f"must include a UTC offset ({_HINT})", raw)
             return None
-        instant = value.astimezone(UTC)
+        try:
+            instant = value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            fields.fail(name, "is out of range in UTC (years 1 to 9999)", raw)
+            return None
     elif isinstance(value, date):
         instant = datetime(value.year, value.month, value.day, tzinfo=UTC)
     else:

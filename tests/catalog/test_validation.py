@@ -130,6 +130,8 @@ def plan(currency: str = "USD", effective: str = "2026-01-01", charges: str = ""
      " include a UTC offset (like 2026-12-01 or 2026-12-01T00:00:00Z) (got 2026-01-01T00:00:00)")),
     (plan(effective="2026-01-01T00:30:00Z"), ("plans/x.yaml: versions[0].effective_from: must be"
      " on a whole UTC hour (periods and hourly windows are) (got 2026-01-01T00:30:00+00:00)")),
+    (plan(effective="0001-01-01T00:00:00+01:00"), ("plans/x.yaml: versions[0].effective_from:"
+     " is out of range in UTC (years 1 to 9999) (got 0001-01-01T00:00:00+01:00)")),
     (plan(effective="soon"), ("plans/x.yaml: versions[0].effective_from: must be a date or an"
      " ISO 8601 date-time (like 2026-12-01 or 2026-12-01T00:00:00Z) (got 'soon')")),
     (plan(effective="2026-13-01"), ("plans/x.yaml: versions[0].effective_from: must be a date"
