@@ -69,7 +69,7 @@ def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     credentials = _credentials(customers, errors)
     if errors:
         raise CatalogError(errors)
-    return Catalog(
+    catalog = Catalog(
         root=root,
         revision=digest.hexdigest()[:12],
         metrics=metrics.values,
@@ -77,6 +77,24 @@ def load_catalog(path: str | os.PathLike[str]) -> Catalog:
         customers=customers.values,
         credentials=credentials,
     )
+    _check_billing_starts(catalog, customers.places)
+    return catalog
+
+
+def _check_billing_starts(catalog: Catalog, places: dict[str, str]) -> None:
+    """A billing_start whose period runs out of datetime's years (0001-01-01 anchored on
+    the 15th starts in December of year 0) would fail every close, not the load."""
+    errors = []
+    for tenant, customer in catalog.customers.items():
+        if customer.billing_start is None:
+            continue
+        try:
+            catalog.billing_from(tenant)
+        except (OverflowError, ValueError):
+            errors.append(f"{places[tenant]}: billing_start: its billing period is out of"
+                          f" range (years 1 to 9999) (got {customer.billing_start.isoformat()})")
+    if errors:
+        raise CatalogError(errors)
 
 
 def _files(folder: Path) -> list[Path]:

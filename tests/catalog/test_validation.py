@@ -262,6 +262,11 @@ def customer(tenant: str = "x", plan: str = "growth", key: str = "ak_x", extra: 
      " a date written YYYY-MM-DD, like 2026-12-01 (got 20261101)")),
     (customer(extra="billing_start: 2026-11-01T00:00:00Z\n"), ("customers/x.yaml: billing_start:"
      " must be a date written YYYY-MM-DD, like 2026-12-01 (got 2026-11-01T00:00:00+00:00)")),
+    # valid dates whose period starts in year 0 or ends in year 10000: billing_from failed
+    (customer(extra="anchor_day: 15\nbilling_start: 0001-01-01\n"), ("customers/x.yaml:"
+     " billing_start: its billing period is out of range (years 1 to 9999) (got 0001-01-01)")),
+    (customer(extra="billing_start: 9999-12-31\n"), ("customers/x.yaml: billing_start: its"
+     " billing period is out of range (years 1 to 9999) (got 9999-12-31)")),
     (customer().replace("x@x.example", "nobody"),
      "customers/x.yaml: email: must match an email address (got 'nobody')"),
     (customer(extra="api_keys: [ak_y]\n"), ("customers/x.yaml: not valid YAML: while"
