@@ -1,12 +1,15 @@
 """Kong's bundled http-log plugin: `kong.log.serialize()` as JSON, one object or an
 array (queue.max_batch_size > 1). Key: request.id (Kong >= 3.5; before that the
-X-Kong-Request-Id / Kong-Request-ID header of the correlation-id plugin). Tenant:
+X-Kong-Request-Id / Kong-Request-ID header of the correlation-id plugin, which keeps a
+value the caller sent: joined with started_at, so a caller repeating one id is not
+deduplicated into one call, and a resent log record keeps its key). Tenant:
 consumer.custom_id, consumer.id or consumer.username, whichever the catalog knows."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from aforo.events import EventError
 from ingest import fields as f
 from ingest.records import Candidate, Context, api_call, credentials, each, no_credential
 
@@ -30,11 +33,16 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
     route = f.object_at("route", rec.get("route"))
     service = f.object_at("service", rec.get("service"))
     headers = f.object_at("request.headers", request.get("headers"))
+    started = f.epoch_millis("started_at", rec.get("started_at"))
     key_field, key = "request.id", request.get("id")
     if key is None:
         for name in _ID_HEADERS:
             if isinstance(headers.get(name), str):
                 key_field, key = f"request.headers.{name}", headers[name]
+                if started is None:
+                    raise EventError("started_at", "is missing: a request id header (which"
+                                     " the caller can set) is unique only with it")
+                key = f"{key}@{started}"
                 break
     key = f.text(key_field, key, lim.max_id_chars)
     creds = credentials(("consumer.custom_id", consumer.get("custom_id")),
@@ -42,7 +50,6 @@ def record(index: int, rec: dict[str, Any], ctx: Context) -> Candidate:
                         ("consumer.username", consumer.get("username")))
     if not creds:
         raise no_credential("consumer")
-    started = f.epoch_millis("started_at", rec.get("started_at"))
     event = api_call(
         SOURCE, key,
         ctx.now_ms if started is None else f.event_time("started_at", started, ctx.now_ms, lim),

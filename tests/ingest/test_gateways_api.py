@@ -86,13 +86,22 @@ def test_a_gateway_request_of_refused_records_only_is_still_acknowledged(
         collector.get("/metrics").body
 
 
-def test_kong_before_3_5_uses_the_request_id_header(collector: Collector) -> None:
+def test_kong_before_3_5_uses_the_request_id_header_with_the_start(collector: Collector) -> None:
+    """The correlation-id plugin keeps a header the caller sent: one id on every call
+    must not make them one call, while a resent log record keeps its key."""
     key = collector.key(gateways=("kong",))
     record = sample_json("kong_http_log.json")
     del record["request"]["id"]
     record["request"]["headers"]["kong-request-id"] = "legacy-id-1"
-    assert collector.post("/v1/gateways/kong", record, key=key).status == 202
-    assert list(collector.by_key()) == ["legacy-id-1"]
+    later = {**record, "started_at": record["started_at"] + 1000}
+    reply = collector.post("/v1/gateways/kong", [record, later, record], key=key)
+    assert reply.body["accepted"] == 3, reply.body
+    started = record["started_at"]
+    assert sorted(e["idempotency_key"] for e in collector.events()) == [
+        f"legacy-id-1@{started}", f"legacy-id-1@{started}", f"legacy-id-1@{started + 1000}"]
+    unstarted = {k: v for k, v in record.items() if k != "started_at"}
+    reply = collector.post("/v1/gateways/kong", unstarted, key=key)
+    assert reply.body["results"][0]["error"]["field"] == "started_at", reply.body
 
 
 def _firehose_body(records: list[bytes], request_id: str = "ed4acda5-034f-9f42-bba1-f29aea6d7d8f"
