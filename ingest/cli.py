@@ -42,10 +42,14 @@ def serve(obj, host: str | None, port: int | None, workers: int | None, syslog_p
           log_level: str) -> None:
     """Serve the collector until SIGTERM/SIGINT (then flush to Kafka and stop)."""
     from ingest.server import serve as run
+    from ingest.server import syslog_port_taken
 
     settings = obj.get()
     config = load_ingest_config(config_path, host=host, port=port, syslog_port=syslog_port,
                                 access_log=access_log, workers=workers)
+    taken = syslog_port_taken(config)
+    if taken:
+        raise click.BadParameter(taken, param_hint="'--syslog-port'")
     raise SystemExit(run(settings, config, topic=topic, log_level=log_level))
 
 

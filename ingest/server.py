@@ -63,6 +63,24 @@ def build_server(settings: Settings, config: IngestConfig, *, topic: str | None 
     return server
 
 
+def syslog_port_taken(config: IngestConfig) -> str | None:
+    """Why the syslog port cannot be bound, said before start-up: uvicorn would report a
+    failed bind in the app's start as a traceback."""
+    if not config.syslog_port:
+        return None
+    host = config.syslog_host
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                       socket.SOCK_DGRAM) as sock:
+        if config.workers > 1:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, config.syslog_port))
+        except OSError as exc:
+            return (f"udp {host}:{config.syslog_port}: {exc.strerror or exc}"
+                    " (another collector? 0 turns the syslog listener off)")
+    return None
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -124,3 +124,19 @@ def _ready(port: int) -> bool:
         return request(port, "GET", "/readyz", None, {}).status == 200
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_syslog_port_in_use_is_one_line_naming_it(tmp_path: Path, workers: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        env = {**os.environ, "AFORO_HOME": str(tmp_path)}
+        done = subprocess.run(
+            [sys.executable, "-m", "aforo", "ingest", "serve", "--workers", workers, "--port",
+             str(free_port()), "--syslog-port", str(port)],
+            env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"Invalid value for '--syslog-port': udp 127.0.0.1:{port}: Address already in use" \
+        in done.stderr
+    assert "Traceback" not in done.stderr
