@@ -21,7 +21,8 @@ from ingest.config import Limits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _RFC3339 = re.compile(
-    r"((\d{4})-(\d{2})-(\d{2}))[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"((\d{4})-(\d{2})-(\d{2}))[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,  # 0-9 only: \d would take other scripts' digits
 )
 # Days since 1970-01-01 of the dates already seen ("2026-11-27"): most events of a
 # day share one, so the calendar check runs once a date (bounded, then cleared).
@@ -97,7 +98,7 @@ def integer(field: str, value: Any, lo: int = 0, hi: int = _LONG_MAX, *,
     if type(value) is str and from_text:
         if value in ("", "-"):
             return None
-        if not re.fullmatch(r"-?\d{1,19}", value):
+        if not re.fullmatch(r"-?\d{1,19}", value, re.ASCII):
             raise EventError(field, f"must be an integer, got {_show(value)}")
         value = int(value)
     if type(value) is not int:
@@ -221,13 +222,13 @@ def rfc3339_millis(field: str, value: Any) -> int:
         raise EventError(field, f"must be an RFC 3339 time string, got {_show(value)}")
     minute = _MINUTES.get(value[:17])
     if minute is not None:
-        # The regular expression below would read the same fields (\d is isdecimal).
+        # The regular expression below would read the same fields; other seconds go there.
         n, seconds = len(value), value[17:19]
-        if n == 24 and value[23] in "Zz" and value[19] == "." and seconds.isdecimal():
+        if n == 24 and value[23] in "Zz" and value[19] == "." and _second(seconds):
             millis = value[20:23]
-            if millis.isdecimal():
+            if millis.isascii() and millis.isdigit():
                 return minute + min(int(seconds), 59) * 1000 + int(millis)
-        elif n == 20 and value[19] in "Zz" and seconds.isdecimal():
+        elif n == 20 and value[19] in "Zz" and _second(seconds):
             return minute + min(int(seconds), 59) * 1000
     match = _RFC3339.fullmatch(value.strip())
     if match is None:
@@ -237,7 +238,7 @@ def rfc3339_millis(field: str, value: Any) -> int:
     days = _DAYS.get(date)
     hour, minute = int(h), int(mi)
     offset_min = 0 if z else int(oh) * 60 + int(om)
-    if days is None or hour > 23 or minute > 59 or offset_min >= 1440:
+    if days is None or hour > 23 or minute > 59 or int(s) > 60 or offset_min >= 1440:
         return _rfc3339_calendar(field, value, match)
     # What _rfc3339_calendar computes, in integers: the date is known to be real.
     start = ((days * 24 + hour) * 60 + minute) * 60_000
@@ -251,16 +252,25 @@ def rfc3339_millis(field: str, value: Any) -> int:
     return ms - offset_min * 60_000 if sign != "-" else ms + offset_min * 60_000
 
 
+def _second(text: str) -> bool:
+    """Two ASCII digits of a second, 00 to 60 (60: a leap second, read as 59)."""
+    return text.isascii() and text.isdigit() and text <= "60"
+
+
 def _usual_utc(value: str) -> bool:
     """Seconds, maybe milliseconds, then Z, after a 17-character minute: "...:05.123Z"."""
     n = len(value)
-    return ((n == 24 and value[19] == "." and value[20:23].isdecimal()) or n == 20) \
-        and value[23 if n == 24 else 19] in "Zz" and value[17:19].isdecimal()
+    return ((n == 24 and value[19] == "." and value[20:23].isascii()
+             and value[20:23].isdigit()) or n == 20) \
+        and value[23 if n == 24 else 19] in "Zz" and _second(value[17:19])
 
 
 def _rfc3339_calendar(field: str, value: str, match: re.Match[str]) -> int:
     """rfc3339_millis through datetime, which checks the calendar and names what is wrong."""
     date, y, mo, d, h, mi, s, frac, z, sign, oh, om = match.groups()
+    if int(s) > 60:
+        raise EventError(field, f"is not a real time: {value!r:.60} (second {s}: at most 59,"
+                                " or 60 for a leap second)")
     try:
         if z:
             tz = UTC

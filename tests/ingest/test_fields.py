@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -105,7 +106,7 @@ def test_rfc3339(given: str, ms: int) -> None:
 
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
        st.integers(-23 * 60 - 59, 23 * 60 + 59), st.sampled_from(["", ".", "-", "Z"]),
-       st.integers(1, 9), st.integers(0, 99))
+       st.integers(1, 9), st.integers(0, 60))
 def test_rfc3339_arithmetic_agrees_with_the_calendar(at: datetime, offset_min: int, style: str,
                                                      digits: int, second: int) -> None:
     """The integer path (a date seen before) gives what datetime gives."""
@@ -133,7 +134,9 @@ def test_a_known_minute_reads_as_the_regular_expression_does(given: str) -> None
     f._MINUTES.clear()
     f._DAYS.clear()
     match = f._RFC3339.fullmatch(given.strip())
-    expected: Any = EventError if match is None else f._rfc3339_calendar("t", given, match)
+    expected: Any = EventError
+    with contextlib.suppress(EventError):  # a second past 60 is refused by either path
+        expected = EventError if match is None else f._rfc3339_calendar("t", given, match)
     for _ in range(2):  # the date, then the minute
         f.rfc3339_millis("t", "2026-11-27T10:00:00.000Z")
     assert "2026-11-27T10:00:" in f._MINUTES
@@ -147,7 +150,9 @@ def test_a_known_minute_reads_as_the_regular_expression_does(given: str) -> None
 @pytest.mark.parametrize("given", ["2026-11-27", "2026-11-27T10:00:00", "27/11/2026 10:00",
                                    "2026-13-01T00:00:00Z", "2026-11-27T10:00Z", 1795773600,
                                    "2026-11-27T24:00:00Z", "2026-11-27T10:60:00Z",
-                                   "2026-11-27T10:00:00+24:00", "2026-02-29T10:00:00Z"])
+                                   "2026-11-27T10:00:00+24:00", "2026-02-29T10:00:00Z",
+                                   "2026-11-30T23:59:61Z", "2026-11-30T23:59:99.5Z",
+                                   "\u0662\u0660\u0662\u0666-11-27T10:00:00Z", "2026-11-27T10:00:\u0665\u0665Z"])
 def test_rfc3339_refusals(given: Any) -> None:
     f.rfc3339_millis("t", "2026-11-27T10:00:00Z")  # a known date: the refusals still hold
     with pytest.raises(EventError):
