@@ -310,7 +310,7 @@ def event_time(field: str, ms: int, now_ms: int, limits: Limits) -> int:
 
 
 def properties(field: str, value: Any, limits: Limits) -> dict[str, str]:
-    """A flat object of strings and numbers (numbers kept as their exact text)."""
+    """A flat object of strings and numbers (numbers as Decimal's exact text: 1e3 is 1E+3)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
