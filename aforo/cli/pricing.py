@@ -130,6 +130,13 @@ def quote(price_text: str | None, quantity: str | None, values_text: str | None,
         raise click.UsageError("--price is required with --quantity or --values")
     if quantity is not None and values_text is not None:
         raise click.UsageError("give --quantity or --values, not both")
+    wanted = "--values" if default.model.rates == "values" else "--quantity"
+    if (wanted == "--values") != (values_text is not None):
+        raise click.UsageError(
+            f"a {default.model_name} price rates "
+            f"{'transaction values' if wanted == '--values' else 'a quantity'}: give {wanted}")
+    if explain and before is not None:
+        raise click.UsageError("--explain shows a whole rating: leave out --before")
     try:
         if quantity is not None:
             q = _number(quantity, "quantity", "--quantity")

@@ -73,7 +73,10 @@ def test_quote_price_from_a_yaml_file(tmp_path: Path) -> None:
     (["--quantity", "3"], "--price is required"),
     (["--price", GRAD, "--quantity", "1", "--values", "1"], "not both"),
     (["--price", '{"model": "percentage", "percent": "1"}', "--quantity", "1"],
-     "use rate_values"),
+     "a percentage price rates transaction values: give --values"),
+    (["--price", GRAD, "--values", "1,2"], "a graduated price rates a quantity: give --quantity"),
+    (["--price", GRAD, "--quantity", "5", "--before", "2", "--explain"],
+     "--explain shows a whole rating: leave out --before"),
 ])
 def test_quote_errors_exit_2_with_the_reason(args, message) -> None:
     result = run("quote", *args)
