@@ -518,9 +518,10 @@ def _close_tenant(catalog: Catalog, config: InvoicingConfig, label: PeriodLabel,
     current = existing.get(doc_id)
     if current is not None and current.is_final:
         note = ""
-        billed = {line.charge_key: line.amount_exact for line in current.lines
+        # By quantity: a price edited in the catalog since is not a change of usage.
+        billed = {line.charge_key: line.quantity for line in current.lines
                   if line.kind == "charge"}
-        if any(billed.get(rc.charge.charge_key) != rc.rating.amount for rc in rated
+        if any(billed.get(rc.charge.charge_key) != rc.quantity for rc in rated
                if rc.charge.metric):
             note = "usage changed since finalization: billed as an adjustment on a later invoice"
         work.outcomes.append(Outcome(t.tenant_id, doc_id, INVOICE, FINAL, "final", t.period,

@@ -300,6 +300,25 @@ def test_late_usage_older_than_the_lookback_is_reported_until_billed(
     assert next(line for line in adjustments if line.charge_key == "api_calls").quantity == 30
 
 
+def test_a_final_invoice_closed_again_says_whether_its_usage_changed(
+        home: Settings, catalog: Catalog, events: list[Event], tmp_path: Path) -> None:
+    """By quantity: a price edited in the catalog since finalization is not new usage."""
+    def note() -> str:
+        result = close_period(home, "2026-11", now=DEC_3)
+        return next(o.note for o in result.outcomes if o.tenant_id == "acme")
+
+    close_period(home, "2026-11", finalize=True, now=DEC_3)
+    assert note() == ""
+    edited = shutil.copytree(home.catalog_dir, tmp_path / "edited")
+    plan = edited / "plans" / "growth.yaml"
+    plan.write_text(plan.read_text().replace('unit_amount: "0.09"', 'unit_amount: "0.10"', 1))
+    home = home.model_copy(update={"catalog_dir": edited})
+    assert note() == ""
+    write_late(home.data_dir, catalog, late_arrivals(events, "acme", 5, *NOVEMBER, seed=3,
+                                                     status=200), "late-note")
+    assert note() == "usage changed since finalization: billed as an adjustment on a later invoice"
+
+
 def test_a_credit_note_has_no_due_date_in_any_output(
         home: Settings, catalog: Catalog, events: list[Event], config: InvoicingConfig) -> None:
     close_period(home, "2026-11", finalize=True, now=DEC_3, config=config)
