@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from aforo.jars import ToolMissing
 from aforo.settings import PROJECT_ROOT, ConfigError, load_settings
+from aforo.stack.process import StackError
 
 # Modules that each define `commands` (a list of click commands/groups).
 COMMAND_MODULES = [
@@ -32,6 +33,9 @@ class AforoGroup(click.Group):
         except (ConfigError, ToolMissing) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except StackError as exc:  # a port taken, a broker that exited: its message, not a traceback
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=AforoGroup, context_settings={"help_option_names": ["-h", "--help"]})

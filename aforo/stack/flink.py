@@ -16,7 +16,7 @@ import pyflink
 
 from aforo.flinkconf import stage_config
 from aforo.settings import Settings
-from aforo.stack.process import port_open
+from aforo.stack.process import StackError, port_open
 
 WHEEL_HOME = Path(pyflink.__file__).resolve().parent
 
@@ -121,7 +121,7 @@ class FlinkCluster:
         self.stage()
         if not self.pids("standalonesession"):
             if port_open("localhost", self.settings.flink.rest_port):
-                raise RuntimeError(f"port {self.settings.flink.rest_port} is taken by a process this "
+                raise StackError(f"port {self.settings.flink.rest_port} is taken by a process this "
                                    "stack did not start; set flink.rest_port in aforo.yaml")
             self._check(self._script("jobmanager.sh", "start"))
         if not self.pids("taskexecutor"):
@@ -134,7 +134,7 @@ class FlinkCluster:
 
     def _check(self, result: subprocess.CompletedProcess[str]) -> None:
         if result.returncode != 0:
-            raise RuntimeError(f"Flink script failed: {result.stdout}{result.stderr}; logs in {self.dir / 'log'}")
+            raise StackError(f"Flink script failed: {result.stdout}{result.stderr}; logs in {self.dir / 'log'}")
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.settings.flink.start_timeout_s
@@ -143,7 +143,7 @@ class FlinkCluster:
             if ov and int(ov.get("taskmanagers", 0)) >= 1:  # type: ignore[call-overload]
                 return
             time.sleep(1)
-        raise RuntimeError(f"Flink cluster not healthy after {self.settings.flink.start_timeout_s}s; "
+        raise StackError(f"Flink cluster not healthy after {self.settings.flink.start_timeout_s}s; "
                            f"logs in {self.dir / 'log'}")
 
     def down(self) -> bool:

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from aforo.jars import ensure_jars, jar_dir, require_tool
 from aforo.settings import Settings
-from aforo.stack.process import PidFile, port_open, spawn_daemon
+from aforo.stack.process import PidFile, StackError, port_open, spawn_daemon
 
 _quiet = logging.getLogger("aforo.stack.kafka.client")
 _quiet.propagate = False
@@ -117,7 +117,7 @@ class KafkaBroker:
         cmd = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config))
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
     def status(self) -> str:
         pid = self.pid_file.running_pid()
@@ -132,7 +132,7 @@ class KafkaBroker:
         pid = self.pid_file.running_pid()
         if pid is None:
             if port_open(self.settings.kafka.host, self.settings.kafka.port):
-                raise RuntimeError(
+                raise StackError(
                     f"port {self.settings.kafka.port} is taken by a process this stack did not start; "
                     "stop it or set kafka.port in aforo.yaml (or AFORO_KAFKA_PORT)"
                 )
@@ -149,14 +149,14 @@ class KafkaBroker:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self.pid_file.running_pid() is None:
-                raise RuntimeError(f"Kafka exited during start; see {self.log_path}")
+                raise StackError(f"Kafka exited during start; see {self.log_path}")
             try:
                 self.admin().list_topics(timeout=2)
                 return
             except KafkaException as exc:
                 last_error = exc
                 time.sleep(0.5)
-        raise RuntimeError(f"Kafka not healthy after {self.settings.kafka.start_timeout_s}s: {last_error}")
+        raise StackError(f"Kafka not healthy after {self.settings.kafka.start_timeout_s}s: {last_error}")
 
     def admin(self) -> AdminClient:
         # Connection-refused noise while the broker starts goes to a quiet logger.
@@ -177,7 +177,7 @@ class KafkaBroker:
                 future.result()
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise RuntimeError(f"creating topic {name} failed: {exc}") from exc
+                    raise StackError(f"creating topic {name} failed: {exc}") from exc
 
     def down(self) -> bool:
         return self.pid_file.stop()

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class StackError(RuntimeError):
+    """A service of the stack could not start: the message says why (a port taken, a log to read)."""
+
+
 @dataclass(frozen=True)
 class PidFile:
     path: Path
