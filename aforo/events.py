@@ -234,6 +234,17 @@ def _topic_metadata(consumer: Consumer, topic: str, settle_s: float = 3.0, reach
         time.sleep(0.2)
 
 
+def check_topic(bootstrap: str, topic: str) -> None:
+    """Raise KafkaException, as read_topic would, if `topic` is missing or no broker answers."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "aforo-check", "logger": log})
+    try:
+        meta = _topic_metadata(consumer, topic)
+        if meta.error is not None:
+            raise KafkaException(meta.error)
+    finally:
+        consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[ConsumedRecord]:
     """Every record from the start of `topic` to its end as of the call; bad ones carry `error`."""
     consumer = Consumer({

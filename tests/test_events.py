@@ -114,6 +114,20 @@ def test_topic_read_names_a_missing_topic_and_its_role(settings, kafka):
     assert result.stderr.startswith("error: topic 'gone' (dead_letters) does not exist at ")
 
 
+def test_generate_says_when_kafka_cannot_be_reached_within_seconds(settings, tmp_path):
+    down = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"port": 1})})
+    started = time.monotonic()
+    result = CliRunner().invoke(cli_events.generate, ["-n", "10", "--truth", str(tmp_path / "truth.json")],
+                                obj=SimpleNamespace(get=lambda: down))
+    waited = time.monotonic() - started
+    assert result.exit_code == 2, result.output
+    assert waited < 4, f"took {waited:.1f}s (the producer's message timeout is 30 s)"
+    # one line: neither DeliveryFailed's traceback nor librdkafka's log of every failed connect
+    assert result.stderr == ("error: Kafka at 127.0.0.1:1 cannot be reached to write topic"
+                             " 'aforo.usage-events' (usage_events) (is the stack up? `aforo stack up`)\n")
+    assert not (tmp_path / "truth.json").exists()
+
+
 def test_topic_read_says_when_kafka_cannot_be_reached_within_seconds(settings):
     down = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"port": 1})})
     started = time.monotonic()

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from confluent_kafka import KafkaError, KafkaException
 
-from aforo.events import EventProducer, read_topic
+from aforo.events import DeliveryFailed, EventProducer, check_topic, read_topic
 from aforo.generate import DEFAULT_TENANTS, TrafficSpec, run, stderr_progress
 
 
@@ -76,14 +76,21 @@ def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int, 
         click.echo(json.dumps({"collector": collector_url, "truth": str(truth_path),
                                **result["counts"], "collector_counts": forwarder.counts()}, indent=1))
         return
+    if not dry_run:  # a stack that is down: one line in 2 s, not 30 s of librdkafka and a traceback
+        with _kafka_errors(settings.kafka.bootstrap, topic, "usage_events", "write"):
+            check_topic(settings.kafka.bootstrap, topic)
     producer = None if dry_run else EventProducer(settings.kafka.bootstrap, topic)
-    result = run(spec, producer, truth_path, progress=stderr_progress)
+    try:
+        result = run(spec, producer, truth_path, progress=stderr_progress)
+    except DeliveryFailed as exc:  # the broker went away while sending
+        click.echo(f"error: {topic} at {settings.kafka.bootstrap}: {exc}", err=True)
+        sys.exit(1)
     click.echo(json.dumps({"topic": None if dry_run else topic, "truth": str(truth_path),
                            **result["counts"]}, indent=1))
 
 
 @contextmanager
-def _kafka_errors(bootstrap: str, name: str, role: str) -> Iterator[None]:
+def _kafka_errors(bootstrap: str, name: str, role: str, doing: str = "read") -> Iterator[None]:
     """A missing topic or an unreachable broker is the user's to fix, not a defect:
     one line on stderr and exit 2. librdkafka's own log (an ERROR for every failed
     connect, ~20 a second) is silenced meanwhile: that line says it once."""
@@ -98,7 +105,7 @@ def _kafka_errors(bootstrap: str, name: str, role: str) -> Iterator[None]:
         if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
             message = f"{what} does not exist at {bootstrap}"
         elif code in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):
-            message = (f"Kafka at {bootstrap} cannot be reached to read {what}"
+            message = (f"Kafka at {bootstrap} cannot be reached to {doing} {what}"
                        " (is the stack up? `aforo stack up`)")
         else:
             message = f"reading {what} at {bootstrap}: {error.str() if error else exc}"
