@@ -77,7 +77,7 @@ def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int, 
                                **result["counts"], "collector_counts": forwarder.counts()}, indent=1))
         return
     if not dry_run:  # a stack that is down: one line in 2 s, not 30 s of librdkafka and a traceback
-        with _kafka_errors(settings.kafka.bootstrap, topic, "usage_events", "write"):
+        with kafka_errors(settings.kafka.bootstrap, topic, "usage_events", "write"):
             check_topic(settings.kafka.bootstrap, topic)
     producer = None if dry_run else EventProducer(settings.kafka.bootstrap, topic)
     try:
@@ -90,7 +90,7 @@ def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int, 
 
 
 @contextmanager
-def _kafka_errors(bootstrap: str, name: str, role: str, doing: str = "read") -> Iterator[None]:
+def kafka_errors(bootstrap: str, name: str, role: str, doing: str = "read") -> Iterator[None]:
     """A missing topic or an unreachable broker is the user's to fix, not a defect:
     one line on stderr and exit 2. librdkafka's own log (an ERROR for every failed
     connect, ~20 a second) is silenced meanwhile: that line says it once."""
@@ -135,7 +135,7 @@ def read(obj, topic_role: str, show: int) -> None:  # type: ignore[no-untyped-de
     per_tenant: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     total = 0
-    with _kafka_errors(settings.kafka.bootstrap, name, topic_role):
+    with kafka_errors(settings.kafka.bootstrap, name, topic_role):
         for rec in read_topic(settings.kafka.bootstrap, name):
             total += 1
             if rec.error:

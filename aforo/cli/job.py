@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from aforo.cli.events import kafka_errors
+from aforo.events import check_topic
 from aforo.flinkrest import FlinkRestError
 
 if TYPE_CHECKING:  # pyflink is imported only by the commands that run a job
@@ -39,6 +41,13 @@ def _stdout_for_the_report() -> Iterator[TextIO]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _check_source(settings) -> None:  # type: ignore[no-untyped-def]
+    """A stack that is down or a missing topic: one line and exit 2 before any JVM starts."""
+    name = settings.kafka.topic("usage_events").name
+    with kafka_errors(settings.kafka.bootstrap, name, "usage_events"):
+        check_topic(settings.kafka.bootstrap, name)
 
 
 def _report(result: RunResult, out: TextIO | None = None) -> None:
@@ -86,6 +95,7 @@ def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_mark
     from jobs.savepoints import SavepointMismatch
 
     settings = obj.get()
+    _check_source(settings)
     with _stdout_for_the_report() as out:
         try:
             result = run_local(settings, bounded, _options(group_prefix, fail_once_after, fail_marker),
@@ -104,6 +114,7 @@ def submit(obj, jobmanager, bounded, fresh, group_prefix, timeout_s, fail_once_a
     from jobs.runner import submit_to_cluster
 
     settings = obj.get()
+    _check_source(settings)
     try:
         result = submit_to_cluster(settings, jobmanager, bounded,
                                    _options(group_prefix, fail_once_after, fail_marker),
