@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -77,3 +78,28 @@ def test_up_refuses_a_port_taken_by_someone_else(own_stack_env):
     # one line naming the problem, not a traceback
     assert result.stderr == (f"error: port {port} is taken by a process this stack did not start; "
                              "stop it or set kafka.port in aforo.yaml (or AFORO_KAFKA_PORT)\n")
+
+
+def test_up_applies_a_changed_retention_and_names_a_partition_count_it_cannot_change(settings, kafka):
+    from confluent_kafka.admin import ConfigResource
+
+    from aforo.stack.kafka import KafkaBroker
+
+    name = f"test-topic-settings-{uuid.uuid4().hex[:8]}"
+
+    def broker(partitions: int, retention_ms: int) -> KafkaBroker:
+        topics = {**settings.kafka.topics, "dead_letters": settings.kafka.topics["dead_letters"].model_copy(
+            update={"name": name, "partitions": partitions, "retention_ms": retention_ms})}
+        return KafkaBroker(settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topics": topics})}))
+
+    assert broker(2, 3_600_000).create_topics() == []  # created as the settings say
+    assert broker(2, 3_600_000).create_topics() == []  # and nothing to say again
+    assert broker(4, 7_200_000).create_topics() == [
+        f"topic {name}: 2 partitions, the settings say 4; kept (a new topic name, or the old topic deleted, "
+        "takes the new count)",
+        f"topic {name}: retention.ms 3600000 -> 7200000",
+    ]
+    admin = kafka.admin()
+    resource = ConfigResource("topic", name)
+    assert admin.describe_configs([resource])[resource].result()["retention.ms"].value == "7200000"
+    assert len(admin.list_topics(name, timeout=10).topics[name].partitions) == 2

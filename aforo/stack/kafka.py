@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from aforo.jars import ensure_jars, jar_dir, require_tool
-from aforo.settings import Settings
+from aforo.settings import Settings, TopicSettings
 from aforo.stack.process import PidFile, StackError, port_open, spawn_daemon
 
 _quiet = logging.getLogger("aforo.stack.kafka.client")
@@ -141,8 +141,8 @@ class KafkaBroker:
             pid = spawn_daemon(self._java("kafka.Kafka", str(config)), self.log_path)
             self.pid_file.write(pid)
         self.wait_healthy()
-        self.create_topics()
-        return self.status()
+        notes = self.create_topics()
+        return self.status() + "".join(f"\n  {note}" for note in notes)
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.settings.kafka.start_timeout_s
@@ -162,22 +162,40 @@ class KafkaBroker:
         # Connection-refused noise while the broker starts goes to a quiet logger.
         return AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap, "logger": _quiet})
 
-    def create_topics(self) -> None:
+    def create_topics(self) -> list[str]:
+        """Create the settings' topics; on existing ones, apply a changed retention and say
+        when the partitions differ (kept: adding some would move keys to other partitions,
+        and Kafka cannot take any away). Returns those notes."""
         admin = self.admin()
-        existing = set(admin.list_topics(timeout=10).topics)
+        existing = admin.list_topics(timeout=10).topics
         wanted = [
             NewTopic(t.name, num_partitions=t.partitions, replication_factor=1,
                      config={"retention.ms": str(t.retention_ms)})
             for t in self.settings.kafka.topics.values() if t.name not in existing
         ]
-        if not wanted:
-            return
-        for name, future in admin.create_topics(wanted, operation_timeout=30).items():
+        for name, future in admin.create_topics(wanted, operation_timeout=30).items() if wanted else ():
             try:
                 future.result()
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise StackError(f"creating topic {name} failed: {exc}") from exc
+        return [note for t in self.settings.kafka.topics.values() if t.name in existing
+                for note in self._match_topic(admin, t, len(existing[t.name].partitions))]
+
+    def _match_topic(self, admin: AdminClient, topic: TopicSettings, partitions: int) -> list[str]:
+        notes = []
+        if partitions != topic.partitions:
+            notes.append(f"topic {topic.name}: {partitions} partitions, the settings say {topic.partitions}; "
+                         "kept (a new topic name, or the old topic deleted, takes the new count)")
+        resource = ConfigResource("topic", topic.name)
+        retention = admin.describe_configs([resource])[resource].result()["retention.ms"].value
+        if retention != str(topic.retention_ms):
+            entry = ConfigEntry("retention.ms", str(topic.retention_ms),
+                                incremental_operation=AlterConfigOpType.SET)
+            admin.incremental_alter_configs([ConfigResource("topic", topic.name, incremental_configs=[entry])]
+                                            )[resource].result()
+            notes.append(f"topic {topic.name}: retention.ms {retention} -> {topic.retention_ms}")
+        return notes
 
     def down(self) -> bool:
         return self.pid_file.stop()
