@@ -132,6 +132,16 @@ _ENV_OVERRIDES = {
 }
 
 
+# Folders: a relative one is taken from the file's folder (from the current one for a
+# variable), and ~ is expanded, so that every process (a Flink worker, the collector)
+# sees the same folder and Flink can be given it as a file:// URI.
+_PATH_FIELDS = ("home", "jars_dir", "plans_dir", "catalog_dir")
+
+
+def _absolute(value: Any, base: Path) -> Any:
+    return base / Path(value).expanduser() if isinstance(value, str) and value else value
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file whose top level is a mapping (an empty file is {}); ConfigError otherwise."""
     try:
@@ -186,6 +196,9 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     raw: dict[str, Any] = {}
     if path.exists():
         raw = read_yaml_mapping(path)
+        for key in _PATH_FIELDS:
+            if key in raw:
+                raw[key] = _absolute(raw[key], path.absolute().parent)
     elif named_by:
         raise ConfigError(f"{path}: {named_by} names a file that does not exist")
     from_env: dict[tuple[str, ...], str] = {}
@@ -196,7 +209,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         for key in keys[:-1]:
             node = node.setdefault(key, {}) if isinstance(node, dict) else None
         if isinstance(node, dict):  # else the file's section is not a mapping, which is reported
-            node[keys[-1]] = environ[var]
+            node[keys[-1]] = _absolute(environ[var], Path.cwd()) if keys[0] in _PATH_FIELDS else environ[var]
             from_env[keys] = var
     try:
         return Settings.model_validate(raw)

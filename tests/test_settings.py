@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -139,3 +140,19 @@ def test_job_level_keys_are_the_ones_a_minicluster_ignores():
     # a local MiniCluster sizes RocksDB's memory from the job's settings (else 128 MB)
     assert keys["taskmanager.memory.managed.size"] == "512m"
     assert "taskmanager.memory.process.size" not in keys
+
+
+def test_relative_folders_are_made_absolute_from_the_file_or_the_current_folder(tmp_path, monkeypatch, no_aforo_env):
+    (tmp_path / "conf").mkdir()
+    file = tmp_path / "conf" / "aforo.yaml"
+    file.write_text("home: state/aforo\njars_dir: ~/jars\ncatalog_dir: /srv/catalog\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(file)
+    assert settings.home == tmp_path / "conf" / "state" / "aforo"  # the file's folder, not the current one
+    assert settings.jars_dir == Path.home() / "jars"
+    assert settings.catalog_dir == Path("/srv/catalog")
+    assert settings.data_dir.as_uri().startswith("file:///")  # what the job gives Flink
+
+    from_env = load_settings(file, environ={"AFORO_HOME": "here", "AFORO_PLANS": "~/plans"})
+    assert from_env.home == tmp_path / "here"
+    assert from_env.plans_dir == Path.home() / "plans"
