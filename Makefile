@@ -52,6 +52,9 @@ test: bootstrap
 bench: bootstrap
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# The settings' home (AFORO_HOME, or home: in aforo.yaml), the one `stack down` stopped;
+# not ./.aforo, which may be another stack's state. Nothing is removed if they do not load.
 clean-state:
 	-$(BIN)/aforo stack down
-	rm -rf .aforo
+	@home=$$($(BIN)/python -c 'from aforo.settings import load_settings; print(load_settings().home)' 2>/dev/null) && \
+	  echo "rm -rf $$home" && rm -rf "$$home"
