@@ -93,13 +93,16 @@ def test_up_applies_a_changed_retention_and_names_a_partition_count_it_cannot_ch
         return KafkaBroker(settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topics": topics})}))
 
     assert broker(2, 3_600_000).create_topics() == []  # created as the settings say
+    admin = kafka.admin()
+    deadline = time.monotonic() + 10  # until the broker's metadata has it (else it is created again)
+    while name not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert broker(2, 3_600_000).create_topics() == []  # and nothing to say again
     assert broker(4, 7_200_000).create_topics() == [
         f"topic {name}: 2 partitions, the settings say 4; kept (a new topic name, or the old topic deleted, "
         "takes the new count)",
         f"topic {name}: retention.ms 3600000 -> 7200000",
     ]
-    admin = kafka.admin()
     resource = ConfigResource("topic", name)
     assert admin.describe_configs([resource])[resource].result()["retention.ms"].value == "7200000"
     assert len(admin.list_topics(name, timeout=10).topics[name].partitions) == 2
