@@ -46,6 +46,16 @@ def test_up_twice_status_killed_broker_and_down(own_stack_env):
     assert again.returncode == 0, again.stderr
     assert _kafka_pid(env) == pid, "a second `up` must not start a second broker"
 
+    # Settings changed under a running broker: said at once, not waited on for 60 s as unhealthy
+    port, controller = env["AFORO_KAFKA_PORT"], env["AFORO_KAFKA_CONTROLLER_PORT"]
+    started = time.monotonic()
+    moved = _aforo(dict(env, AFORO_KAFKA_PORT=str(int(port) + 5)), "stack", "up")
+    assert moved.returncode == 1 and time.monotonic() - started < 30
+    assert moved.stderr == (f"error: the broker of {env['AFORO_HOME']}/kafka (pid {pid}) runs on "
+                            f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}, not on the settings' "
+                            f"PLAINTEXT://127.0.0.1:{int(port) + 5},CONTROLLER://127.0.0.1:{controller}: "
+                            "`aforo stack down`, then `aforo stack up` to apply them\n")
+
     status = _aforo(env, "stack", "status")
     assert status.returncode == 0
     assert f"kafka: running (pid {pid}" in status.stdout

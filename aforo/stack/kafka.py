@@ -66,6 +66,18 @@ class KafkaBroker:
     def log_path(self) -> Path:
         return self.dir / "logs" / "kafka.out"
 
+    def _listeners(self) -> str:
+        k = self.settings.kafka
+        return f"PLAINTEXT://{k.host}:{k.port},CONTROLLER://{k.host}:{k.controller_port}"
+
+    def _running_listeners(self) -> str | None:
+        """The listeners the running broker was started with (its server.properties)."""
+        try:
+            lines = (self.dir / "server.properties").read_text().splitlines()
+        except OSError:
+            return None
+        return next((line.split("=", 1)[1] for line in lines if line.startswith("listeners=")), None)
+
     def _write_config(self) -> Path:
         k = self.settings.kafka
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -73,7 +85,7 @@ class KafkaBroker:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{k.host}:{k.controller_port}",
-            "listeners": f"PLAINTEXT://{k.host}:{k.port},CONTROLLER://{k.host}:{k.controller_port}",
+            "listeners": self._listeners(),
             "advertised.listeners": f"PLAINTEXT://{k.host}:{k.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -140,6 +152,10 @@ class KafkaBroker:
             self._format_storage(config)
             pid = spawn_daemon(self._java("kafka.Kafka", str(config)), self.log_path)
             self.pid_file.write(pid)
+        elif (running := self._running_listeners()) not in (None, self._listeners()):
+            # else a changed port would be waited on for start_timeout_s, then called unhealthy
+            raise StackError(f"the broker of {self.dir} (pid {pid}) runs on {running}, not on the settings' "
+                             f"{self._listeners()}: `aforo stack down`, then `aforo stack up` to apply them")
         self.wait_healthy()
         notes = self.create_topics()
         return self.status() + "".join(f"\n  {note}" for note in notes)
