@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -156,3 +157,17 @@ def test_relative_folders_are_made_absolute_from_the_file_or_the_current_folder(
     from_env = load_settings(file, environ={"AFORO_HOME": "here", "AFORO_PLANS": "~/plans"})
     assert from_env.home == tmp_path / "here"
     assert from_env.plans_dir == Path.home() / "plans"
+
+
+@pytest.mark.parametrize("how", ["--config", "AFORO_CONFIG"])
+def test_a_relative_config_file_is_handed_on_absolute(tmp_path, monkeypatch, no_aforo_env, how):
+    # processes the command starts (`flink run` runs in the project root) read AFORO_CONFIG
+    (tmp_path / "mine.yaml").write_text(f"home: {tmp_path / 'home'}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AFORO_CONFIG", "mine.yaml")  # also restores the variable the CLI sets
+    if how == "--config":
+        monkeypatch.delenv("AFORO_CONFIG")
+    args = ["--config", "mine.yaml"] if how == "--config" else []
+    result = CliRunner().invoke(cli, [*args, "catalog", "validate"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["AFORO_CONFIG"] == str(tmp_path / "mine.yaml")

@@ -47,8 +47,9 @@ class AforoGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Aforo: meter API calls, price them exactly, invoice them once."""
     from_env = ctx.get_parameter_source("config_path") is ParameterSource.ENVIRONMENT
-    if config_path and not from_env:
-        # processes this command starts (`flink run -py jobs/metering.py`) read AFORO_CONFIG
+    if config_path:
+        # processes this command starts read AFORO_CONFIG, some from another folder
+        # (`flink run -py jobs/metering.py` runs in the project root): a relative one would move
         os.environ["AFORO_CONFIG"] = os.path.abspath(config_path)
     ctx.obj = _LazySettings(config_path, "AFORO_CONFIG" if from_env else "--config")
 
