@@ -171,3 +171,13 @@ def test_a_relative_config_file_is_handed_on_absolute(tmp_path, monkeypatch, no_
     result = CliRunner().invoke(cli, [*args, "catalog", "validate"])
     assert result.exit_code == 0, result.output
     assert os.environ["AFORO_CONFIG"] == str(tmp_path / "mine.yaml")
+
+
+def test_relative_folders_in_the_environment_are_handed_on_absolute(tmp_path, monkeypatch, no_aforo_env):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AFORO_HOME", "home")
+    monkeypatch.setenv("AFORO_PLANS", "~/plans")
+    result = CliRunner().invoke(cli, ["catalog", "validate"])
+    assert result.exit_code == 0, result.output
+    assert os.environ["AFORO_HOME"] == str(tmp_path / "home")
+    assert os.environ["AFORO_PLANS"] == os.path.expanduser("~/plans")

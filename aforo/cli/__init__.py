@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from aforo.jars import ToolMissing
-from aforo.settings import PROJECT_ROOT, ConfigError, load_settings
+from aforo.settings import _ENV_OVERRIDES, _PATH_FIELDS, PROJECT_ROOT, ConfigError, load_settings
 from aforo.stack.process import StackError
 
 # Modules that each define `commands` (a list of click commands/groups).
@@ -24,6 +24,9 @@ COMMAND_MODULES = [
     "aforo.cli.leakage",
     "aforo.cli.invoicing",
 ]
+
+
+_PATH_VARIABLES = [var for var, keys in _ENV_OVERRIDES.items() if keys[0] in _PATH_FIELDS]
 
 
 class AforoGroup(click.Group):
@@ -51,6 +54,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
         # processes this command starts read AFORO_CONFIG, some from another folder
         # (`flink run -py jobs/metering.py` runs in the project root): a relative one would move
         os.environ["AFORO_CONFIG"] = os.path.abspath(config_path)
+    for var in _PATH_VARIABLES:  # so too the folders: the settings take them from the current folder
+        if os.environ.get(var):
+            os.environ[var] = os.path.abspath(os.path.expanduser(os.environ[var]))
     ctx.obj = _LazySettings(config_path, "AFORO_CONFIG" if from_env else "--config")
 
 
