@@ -116,3 +116,22 @@ def test_up_applies_a_changed_retention_and_names_a_partition_count_it_cannot_ch
     resource = ConfigResource("topic", name)
     assert admin.describe_configs([resource])[resource].result()["retention.ms"].value == "7200000"
     assert len(admin.list_topics(name, timeout=10).topics[name].partitions) == 2
+
+
+@pytest.mark.flink
+def test_flink_up_says_at_once_when_the_running_cluster_has_other_ports(settings, flink_cluster):
+    from aforo.stack.flink import FlinkCluster
+    from aforo.stack.process import StackError
+
+    assert FlinkCluster(settings).up().startswith("running")  # up twice is harmless
+    f = settings.flink
+    moved = settings.model_copy(update={"flink": f.model_copy(update={"rest_port": f.rest_port + 7})})
+    started = time.monotonic()
+    with pytest.raises(StackError) as raised:
+        FlinkCluster(moved).up()
+    assert time.monotonic() - started < 10  # not start_timeout_s (90 s) waited on a port nothing opens
+    assert str(raised.value) == (
+        f"the Flink cluster of {settings.home / 'flink'} runs on REST port {f.rest_port}, RPC port {f.rpc_port}, "
+        f"not on the settings' REST port {f.rest_port + 7}, RPC port {f.rpc_port}: `aforo stack down`, then "
+        "`aforo stack up --flink` to apply them")
+    assert FlinkCluster(settings).up().startswith("running")

@@ -117,13 +117,32 @@ class FlinkCluster:
         return (f"running (jobmanager {jm}, taskmanager {tm}, {ov.get('taskmanagers')} taskmanager(s), "
                 f"{ov.get('slots-available')}/{ov.get('slots-total')} slots free, UI {self.rest_url})")
 
+    @property
+    def _ports_file(self) -> Path:
+        # Written when `up` starts the JobManager: the staged config is rewritten by every job start.
+        return self.dir / "pids" / "ports"
+
+    def _running_ports(self) -> str | None:
+        try:
+            return self._ports_file.read_text().strip()
+        except OSError:
+            return None
+
     def up(self) -> str:
+        f = self.settings.flink
+        ports = f"REST port {f.rest_port}, RPC port {f.rpc_port}"
+        running = self._running_ports() if self.pids("standalonesession") else None
+        if running not in (None, ports):
+            # else a changed port would be waited on for start_timeout_s, then called unhealthy
+            raise StackError(f"the Flink cluster of {self.dir} runs on {running}, not on the settings' {ports}: "
+                             "`aforo stack down`, then `aforo stack up --flink` to apply them")
         self.stage()
         if not self.pids("standalonesession"):
             if port_open("localhost", self.settings.flink.rest_port):
                 raise StackError(f"port {self.settings.flink.rest_port} is taken by a process this "
                                    "stack did not start; set flink.rest_port in aforo.yaml")
             self._check(self._script("jobmanager.sh", "start"))
+            self._ports_file.write_text(ports)
         if not self.pids("taskexecutor"):
             self.start_taskmanager()
         self.wait_healthy()
