@@ -57,4 +57,5 @@ bench: bootstrap
 clean-state:
 	-$(BIN)/aforo stack down
 	@home=$$($(BIN)/python -c 'from aforo.settings import load_settings; print(load_settings().home)' 2>/dev/null) && \
+	  case "$$home" in /|"$$HOME"|"$(CURDIR)") echo "not removing $$home: not an Aforo home alone" >&2; exit 1;; esac && \
 	  echo "rm -rf $$home" && rm -rf "$$home"
