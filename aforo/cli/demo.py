@@ -57,7 +57,8 @@ def _collector(ctx: click.Context) -> Iterator[str]:
 
 
 @click.command()
-@click.option("--events", "-n", default=20_000, show_default=True)
+@click.option("--events", "-n", default=20_000, show_default=True,
+              help="Messages the demo generates (aforo generate -n).")
 @click.option("--via-collector", is_flag=True,
               help="Send the traffic through the HTTP collector (JSON batches) instead of straight to Kafka.")
 @click.pass_context

@@ -30,14 +30,20 @@ def _utc(value: str) -> datetime:
 @click.option("--events", "-n", default=10_000, show_default=True, help="Messages to make.")
 @click.option("--tenants", default=",".join(DEFAULT_TENANTS), show_default=True,
               help="Comma-separated tenant ids, most active first (Zipf-like share).")
-@click.option("--seed", default=42, show_default=True)
+@click.option("--seed", default=42, show_default=True,
+              help="Random seed: the same seed and options make the same traffic and truth.")
 @click.option("--start", default="2026-11-01T00:00:00Z", show_default=True, help="First event time (UTC).")
 @click.option("--hours", default=24, show_default=True, help="Event-time span.")
-@click.option("--duplicates", "duplicate_rate", default=0.05, show_default=True)
-@click.option("--out-of-order", "out_of_order_rate", default=0.05, show_default=True)
-@click.option("--late", "late_rate", default=0.01, show_default=True)
-@click.option("--malformed", "malformed_rate", default=0.005, show_default=True)
-@click.option("--unknown-tenants", "unknown_tenant_rate", default=0.0, show_default=True)
+@click.option("--duplicates", "duplicate_rate", default=0.05, show_default=True,
+              help="Share of messages that send an earlier event again (same key).")
+@click.option("--out-of-order", "out_of_order_rate", default=0.05, show_default=True,
+              help="Share of events sent up to about 2 minutes of traffic late (within the watermark).")
+@click.option("--late", "late_rate", default=0.01, show_default=True,
+              help="Share of events 15-120 minutes behind the traffic (late for the hourly windows).")
+@click.option("--malformed", "malformed_rate", default=0.005, show_default=True,
+              help="Share of messages that are not valid events (for the dead-letter topic).")
+@click.option("--unknown-tenants", "unknown_tenant_rate", default=0.0, show_default=True,
+              help="Share of events of tenants the catalog does not know (unknown-1..3).")
 @click.option("--truth", "truth_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the expected totals (default: <home>/generated/truth-<seed>.json).")
 @click.option("--dry-run", is_flag=True, help="Compute the traffic and truth without sending.")
