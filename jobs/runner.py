@@ -8,10 +8,12 @@ between runs: a replayed event is still dropped.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aforo.flinkrest import FlinkRest, FlinkRestError, KafkaSourcePositions, SourceProgress
@@ -51,6 +53,39 @@ class RunResult:
     # never expected; such events would be archived, and the close's reconciliation would
     # report their hours.
     late_records_dropped: int | None = None
+
+
+class JobAlreadyRunning(Exception):
+    """A metering job of this home runs already: a second one would resume from the same
+    savepoint (or the same group's offsets), read the same events and bill them twice."""
+
+
+@contextmanager
+def _the_only_local_run(settings: Settings) -> Iterator[None]:
+    """Hold `<home>/jobs/run.lock` while a local run lives (the OS frees it when the process
+    ends, however it ends); a second `aforo job run` of the home is refused."""
+    path = settings.home / "jobs" / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobAlreadyRunning(
+                f"another `aforo job run` of {settings.home} is running (REST "
+                f"{local_run_rest_url(settings) or 'not up yet'}): a second job would bill its events "
+                "again. Stop it first (`aforo job stop`)") from None
+        yield
+
+
+def _refuse_if_running(rest_urls: list[str]) -> None:
+    """Refuse to start while an aforo-metering job runs where `aforo job stop` would look."""
+    try:
+        rest, job_id = _running_job(rest_urls, None)
+    except FlinkRestError:
+        return
+    raise JobAlreadyRunning(
+        f"aforo-metering job {job_id} is running at {rest.base_url}: a second job would bill its "
+        "events again. Stop it first (`aforo job stop`)")
 
 
 def _free_port() -> int:
@@ -241,7 +276,14 @@ def _work(settings: Settings, options: JobOptions) -> tuple[dict[int, int], int]
 
 def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
               timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
-    """Run the job on a MiniCluster inside this process."""
+    """Run the job on a MiniCluster inside this process; refused while another job of the home runs."""
+    with _the_only_local_run(settings):
+        _refuse_if_running([f"http://localhost:{settings.flink.rest_port}"])
+        return _run_local(settings, bounded, options, fresh, timeout_s, progress)
+
+
+def _run_local(settings: Settings, bounded: bool, options: JobOptions, fresh: bool, timeout_s: float,
+               progress: Progress) -> RunResult:
     started = time.monotonic()
     ends, pending = _work(settings, options)
     recovery = recovery_config(settings, fresh)
@@ -298,7 +340,9 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
 def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
                       options: JobOptions = DEFAULT_OPTIONS, fresh: bool = False,
                       timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
-    """Submit with `flink run -py` (detached); with bounded, watch it and stop it."""
+    """Submit with `flink run -py` (detached); with bounded, watch it and stop it. Refused while
+    a job runs on that cluster or in a local run of the home."""
+    _refuse_if_running([f"http://{jobmanager}", *filter(None, [local_run_rest_url(settings)])])
     started = time.monotonic()
     ends, pending = _work(settings, options)
     job_args = ["--group-prefix", options.group_prefix]

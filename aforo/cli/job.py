@@ -91,7 +91,7 @@ def job() -> None:
 @click.pass_obj
 def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_marker) -> None:  # type: ignore[no-untyped-def]
     """Run on a local MiniCluster (resumes from the latest savepoint)."""
-    from jobs.runner import run_local
+    from jobs.runner import JobAlreadyRunning, run_local
     from jobs.savepoints import SavepointMismatch
 
     settings = obj.get()
@@ -100,7 +100,7 @@ def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_mark
         try:
             result = run_local(settings, bounded, _options(group_prefix, fail_once_after, fail_marker),
                                fresh=fresh, timeout_s=timeout_s)
-        except (FlinkRestError, SavepointMismatch) as exc:
+        except (FlinkRestError, SavepointMismatch, JobAlreadyRunning) as exc:
             raise click.ClickException(str(exc)) from None
         _report(result, out)
 
@@ -111,7 +111,7 @@ def run(obj, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_mark
 @click.pass_obj
 def submit(obj, jobmanager, bounded, fresh, group_prefix, timeout_s, fail_once_after, fail_marker) -> None:  # type: ignore[no-untyped-def]
     """Submit to a running Flink cluster with `flink run -py` (jars and Python files shipped)."""
-    from jobs.runner import submit_to_cluster
+    from jobs.runner import JobAlreadyRunning, submit_to_cluster
 
     settings = obj.get()
     _check_source(settings)
@@ -119,7 +119,7 @@ def submit(obj, jobmanager, bounded, fresh, group_prefix, timeout_s, fail_once_a
         result = submit_to_cluster(settings, jobmanager, bounded,
                                    _options(group_prefix, fail_once_after, fail_marker),
                                    fresh=fresh, timeout_s=timeout_s)
-    except FlinkRestError as exc:
+    except (FlinkRestError, JobAlreadyRunning) as exc:
         raise click.ClickException(str(exc)) from None
     _report(result)
 

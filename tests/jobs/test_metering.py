@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from pathlib import Path
@@ -479,10 +479,11 @@ def test_metric_change_on_the_cluster_resumes_through_flink_run(tmp_path, settin
 
 
 def _local_run_stopped_from_another_terminal(pipeline: Pipeline, records: int, *stop_args: str,
-                                             then_send: Sequence[dict[str, Any]] = ()) -> tuple[str, str, str]:
+                                             then_send: Sequence[dict[str, Any]] = (),
+                                             meanwhile: Callable[[], None] = lambda: None) -> tuple[str, str, str]:
     """Start `aforo job run` (unbounded), wait until it has consumed the topic's `records` (and
-    then `then_send`, sent after those), stop it with `aforo job stop *stop_args`; the run's
-    (stdout, stderr) and the stop's savepoint."""
+    then `then_send`, sent after those), call `meanwhile`, stop it with `aforo job stop *stop_args`;
+    the run's (stdout, stderr) and the stop's savepoint."""
     run = subprocess.Popen([sys.executable, "-m", "aforo", "job", "run"], env=pipeline.env(),
                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -501,6 +502,7 @@ def _local_run_stopped_from_another_terminal(pipeline: Pipeline, records: int, *
         if then_send:
             pipeline.send_events(*then_send)
             assert_eventually_consumed(pipeline, records + len(then_send))
+        meanwhile()
         stopped = pipeline.aforo("job", "stop", *stop_args)
         assert stopped.returncode == 0, stopped.stderr[-3000:]
         out, err = run.communicate(timeout=120)
@@ -523,6 +525,20 @@ def test_a_local_run_stopped_from_another_terminal_drains_and_exits_cleanly(pipe
     truth = pipeline.send(TrafficSpec(events=3000, seed=801, hours=3, **DIRTY))
     _local_run_stopped_from_another_terminal(pipeline, 3000, "--drain")
     assert_quantities_equal_truth(pipeline, truth)  # the drain fired every hour
+
+
+def test_a_second_run_of_the_home_is_refused_while_one_runs(pipeline):
+    """Two jobs of one home would resume from the same savepoint and bill the same events
+    twice: a second `aforo job run` is refused, naming the way out, and each event is billed once."""
+    truth = pipeline.send(TrafficSpec(events=1000, seed=811, hours=2))
+
+    def second_run() -> None:
+        second = pipeline.aforo("job", "run", "--bounded")
+        assert second.returncode == 1, (second.stdout + second.stderr)[-3000:]
+        assert "another `aforo job run`" in second.stderr and "`aforo job stop`" in second.stderr
+
+    _local_run_stopped_from_another_terminal(pipeline, 1000, "--drain", meanwhile=second_run)
+    assert_quantities_equal_truth(pipeline, truth)
 
 
 def _api_call(key: str, at: datetime) -> dict[str, Any]:
