@@ -342,6 +342,9 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
                       timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Submit with `flink run -py` (detached); with bounded, watch it and stop it. Refused while
     a job runs on that cluster or in a local run of the home."""
+    if not FlinkRest(f"http://{jobmanager}").reachable():
+        raise FlinkRestError(f"no Flink cluster answers at {jobmanager} (--jobmanager: its REST endpoint, "
+                             "HOST:PORT; `aforo stack up --flink` starts one)")
     _refuse_if_running([f"http://{jobmanager}", *filter(None, [local_run_rest_url(settings)])])
     started = time.monotonic()
     ends, pending = _work(settings, options)

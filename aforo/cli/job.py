@@ -124,8 +124,14 @@ def submit(obj, jobmanager, bounded, fresh, group_prefix, timeout_s, fail_once_a
     _report(result)
 
 
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"not an http(s) URL: {value!r} (say http://localhost:8081)")
+    return value
+
+
 @job.command()
-@click.option("--rest", "rest_url", default=None,
+@click.option("--rest", "rest_url", default=None, callback=_http_url,
               help="Flink REST URL (default: the local cluster's, else the latest local `aforo job run`'s).")
 @click.option("--job-id", default=None)
 @click.option("--drain", is_flag=True, help="Fire all windows before stopping.")
