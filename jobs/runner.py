@@ -25,8 +25,8 @@ from jobs.metering import JobOptions, start
 from jobs.savepoints import (
     METRICS_CHANGED,
     RECOVERY_PATH,
-    latest_savepoint,
     latest_savepoint_of,
+    latest_state,
     local_run_rest_url,
     record_local_run,
     remember,
@@ -95,7 +95,7 @@ def _free_port() -> int:
 
 
 def recovery_config(settings: Settings, fresh: bool) -> dict[str, str]:
-    savepoint = None if fresh else latest_savepoint(settings)
+    savepoint = None if fresh else latest_state(settings)
     return {RECOVERY_PATH: savepoint} if savepoint else {}
 
 

@@ -50,6 +50,28 @@ def latest_savepoint(settings: Settings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def latest_state(settings: Settings) -> str | None:
+    """Where a start resumes: the latest savepoint, or a retained checkpoint completed after it.
+
+    A job that ended without a savepoint (its process killed, a `--bounded` run that timed out,
+    a cluster gone) leaves its last completed checkpoint in `<home>/checkpoints/<job>/chk-N`
+    (retained: flink-conf.yaml). Its Parquet files and dead letters are committed, and its
+    offsets and dedup state are past them; the savepoint before it would read those events again
+    with a dedup state that has not seen them, and bill them twice.
+    """
+    savepoint = latest_savepoint(settings)
+    newest, at = savepoint, _metadata_time(savepoint)
+    for metadata in (settings.home / "checkpoints").glob("*/chk-*/_metadata"):
+        if (when := metadata.stat().st_mtime) > at:
+            newest, at = metadata.parent.as_uri(), when
+    return newest
+
+
+def _metadata_time(location: str | None) -> float:
+    metadata = Path(urlparse(location).path) / "_metadata" if location else None
+    return metadata.stat().st_mtime if metadata is not None and metadata.exists() else 0.0
+
+
 def _job_file(settings: Settings, job_id: str) -> Path:
     return settings.home / "jobs" / f"{job_id}.json"
 

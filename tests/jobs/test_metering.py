@@ -541,6 +541,31 @@ def test_a_second_run_of_the_home_is_refused_while_one_runs(pipeline):
     assert_quantities_equal_truth(pipeline, truth)
 
 
+def test_a_run_killed_without_a_savepoint_resumes_from_its_last_checkpoint(pipeline):
+    """A local run whose process dies (kill -9) leaves its last checkpoint, whose files are
+    committed: the next start resumes from it, not from the savepoint before it (which would read
+    those events again with a dedup state that never saw them), and bills every event once."""
+    first = pipeline.send(TrafficSpec(events=1000, seed=821, hours=2))
+    pipeline.run_job()
+    second = pipeline.send(TrafficSpec(events=1000, seed=822, hours=2, start=datetime(2026, 11, 1, 2, tzinfo=UTC)))
+    run = subprocess.Popen([sys.executable, "-m", "aforo", "job", "run"], env=pipeline.env(), cwd=PROJECT_ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert_eventually_consumed(pipeline, 2000)
+        deadline = time.monotonic() + 60  # the checkpoint's files commit beside its offsets
+        while len(pipeline.archived_keys()) < sum(first["unique_events_per_tenant"].values()) + sum(
+                second["unique_events_per_tenant"].values()):
+            assert time.monotonic() < deadline, "the run's checkpoint committed no files"
+            time.sleep(1)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    pipeline.run_job()
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)), f"{len(keys) - len(set(keys))} events archived twice"
+    assert_quantities_equal_truth(pipeline, first, second)
+
+
 def _api_call(key: str, at: datetime) -> dict[str, Any]:
     return {"idempotency_key": key, "tenant_id": "acme", "source": "test", "event_type": "api_call",
             "event_time": at, "api": "maps", "route": "/v1/route", "method": "GET", "status": 200,
