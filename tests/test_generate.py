@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
+from aforo.cli.events import generate as generate_cli
 from aforo.events import EventError, decode
 from aforo.generate import TrafficSpec, Truth, generate, metric_quantities
 
@@ -71,3 +74,15 @@ def test_malformed_records_are_really_malformed():
 def test_bad_rates_are_refused_with_the_field(field):
     with pytest.raises(ValueError, match=f"^{field}: must be in"):
         TrafficSpec(**{field: 1.5}).validate()
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--late", "2"], "Invalid value for '--late': must be in [0, 1), got 2.0"),
+    (["--unknown-tenants", "-0.1"], "Invalid value for '--unknown-tenants': must be in [0, 1), got -0.1"),
+    (["-n", "0"], "Invalid value for '--events': must be at least 1, got 0"),
+    (["--tenants", ","], "Invalid value for '--tenants': at least one tenant is needed"),
+])
+def test_bad_flags_are_refused_naming_the_flag(args, said):
+    # refused before the settings are read
+    result = CliRunner().invoke(generate_cli, [*args, "--dry-run"], obj=SimpleNamespace(get=lambda: None))
+    assert result.exit_code == 2 and said in result.output, result.output

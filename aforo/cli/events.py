@@ -26,6 +26,12 @@ def _utc(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+# TrafficSpec's fields, which its errors name, and the flags that set them.
+_FLAGS = {"events": "--events", "tenants": "--tenants", "hours": "--hours", "duplicate_rate": "--duplicates",
+          "out_of_order_rate": "--out-of-order", "late_rate": "--late", "malformed_rate": "--malformed",
+          "unknown_tenant_rate": "--unknown-tenants"}
+
+
 @click.command()
 @click.option("--events", "-n", default=10_000, show_default=True, help="Messages to make.")
 @click.option("--tenants", default=",".join(DEFAULT_TENANTS), show_default=True,
@@ -68,6 +74,9 @@ def generate(obj, events: int, tenants: str, seed: int, start: str, hours: int, 
     try:
         spec.validate()
     except ValueError as exc:
+        field, _, why = str(exc).partition(": ")
+        if field in _FLAGS:
+            raise click.BadParameter(why, param_hint=f"'{_FLAGS[field]}'") from None
         raise click.UsageError(str(exc)) from None
     truth_path = truth_path or settings.home / "generated" / f"truth-{seed}.json"
     topic = settings.kafka.topic("usage_events").name
