@@ -27,6 +27,7 @@ from jobs.savepoints import (
     RECOVERY_PATH,
     latest_savepoint_of,
     latest_state,
+    local_run,
     local_run_rest_url,
     record_local_run,
     remember,
@@ -77,10 +78,10 @@ def _the_only_local_run(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _refuse_if_running(rest_urls: list[str]) -> None:
-    """Refuse to start while an aforo-metering job runs where `aforo job stop` would look."""
+def _refuse_if_running(settings: Settings, cluster_url: str) -> None:
+    """Refuse to start while an aforo-metering job runs on the cluster or in the home's local run."""
     try:
-        rest, job_id = _running_job(rest_urls, None)
+        rest, job_id = _running_job([(cluster_url, None), *_local_run_job(settings, None)])
     except FlinkRestError:
         return
     raise JobAlreadyRunning(
@@ -278,7 +279,7 @@ def run_local(settings: Settings, bounded: bool, options: JobOptions = DEFAULT_O
               timeout_s: float = 1800.0, progress: Progress = stderr_progress) -> RunResult:
     """Run the job on a MiniCluster inside this process; refused while another job of the home runs."""
     with _the_only_local_run(settings):
-        _refuse_if_running([f"http://localhost:{settings.flink.rest_port}"])
+        _refuse_if_running(settings, f"http://localhost:{settings.flink.rest_port}")
         return _run_local(settings, bounded, options, fresh, timeout_s, progress)
 
 
@@ -345,7 +346,7 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
     if not FlinkRest(f"http://{jobmanager}").reachable():
         raise FlinkRestError(f"no Flink cluster answers at {jobmanager} (--jobmanager: its REST endpoint, "
                              "HOST:PORT; `aforo stack up --flink` starts one)")
-    _refuse_if_running([f"http://{jobmanager}", *filter(None, [local_run_rest_url(settings)])])
+    _refuse_if_running(settings, f"http://{jobmanager}")
     started = time.monotonic()
     ends, pending = _work(settings, options)
     job_args = ["--group-prefix", options.group_prefix]
@@ -372,8 +373,15 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
     return _finish_bounded(settings, rest, job_id, options, ends, pending, started, timeout_s, progress)
 
 
-def _running_job(rest_urls: list[str], job_id: str | None) -> tuple[FlinkRest, str]:
-    for url in rest_urls:
+def _local_run_job(settings: Settings, job_id: str | None) -> list[tuple[str, str | None]]:
+    """Where the home's latest local run answers, with its job: `job_id` if given, else the recorded one."""
+    local = local_run(settings)
+    return [(local[1], job_id or local[0])] if local else []
+
+
+def _running_job(places: list[tuple[str, str | None]]) -> tuple[FlinkRest, str]:
+    """The first running aforo-metering job among (REST URL, job id or None for any)."""
+    for url, job_id in places:
         rest = FlinkRest(url)
         try:
             running = [j["jid"] for j in rest.jobs() if j["state"] == "RUNNING" and j["name"] == "aforo-metering"]
@@ -381,7 +389,8 @@ def _running_job(rest_urls: list[str], job_id: str | None) -> tuple[FlinkRest, s
             continue  # nothing answers there
         if job_id in running or (job_id is None and running):
             return rest, job_id or running[0]
-    raise FlinkRestError(f"no running aforo-metering job{f' {job_id}' if job_id else ''} at {' or '.join(rest_urls)}")
+    raise FlinkRestError("no running aforo-metering job at " + " or ".join(
+        f"{url}{f' (job {job_id})' if job_id else ''}" for url, job_id in places))
 
 
 def stop(settings: Settings, rest_url: str | None = None, job_id: str | None = None, drain: bool = False) -> str:
@@ -389,10 +398,9 @@ def stop(settings: Settings, rest_url: str | None = None, job_id: str | None = N
 
     Without `rest_url`: the local cluster's job, else the latest local `aforo job run`'s.
     """
-    urls = [rest_url] if rest_url else [f"http://localhost:{settings.flink.rest_port}"]
-    if not rest_url and (local := local_run_rest_url(settings)):
-        urls.append(local)
-    rest, job_id = _running_job(urls, job_id)
+    places = [(rest_url, job_id)] if rest_url else [(f"http://localhost:{settings.flink.rest_port}", job_id),
+                                                     *_local_run_job(settings, job_id)]
+    rest, job_id = _running_job(places)
     location = rest.stop_with_savepoint(job_id, (settings.home / "savepoints").as_uri(), drain=drain)
     remember(settings, location, job_id, drained=drain)
     return location

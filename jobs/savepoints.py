@@ -94,6 +94,16 @@ def record_local_run(settings: Settings, job_id: str, rest_url: str) -> None:
     path.write_text(json.dumps({"job_id": job_id, "rest_url": rest_url}))
 
 
+def local_run(settings: Settings) -> tuple[str, str] | None:
+    """The latest local run's (job id, REST URL). Its MiniCluster's port is free again once the
+    run ends, and may then serve another home's MiniCluster: only that job id is this home's."""
+    path = _local_run_file(settings)
+    if not path.exists():
+        return None
+    recorded = json.loads(path.read_text())
+    return str(recorded["job_id"]), str(recorded["rest_url"])
+
+
 def local_run_rest_url(settings: Settings) -> str | None:
     path = _local_run_file(settings)
     return str(json.loads(path.read_text())["rest_url"]) if path.exists() else None

@@ -541,6 +541,26 @@ def test_a_second_run_of_the_home_is_refused_while_one_runs(pipeline):
     assert_quantities_equal_truth(pipeline, truth)
 
 
+def test_a_stop_leaves_another_homes_job_on_its_former_local_port_running(pipeline, tmp_path):
+    """A local run's REST port is free once it ends, and another home's MiniCluster may take it:
+    `aforo job stop` there must not stop (and record as its own savepoint) that other job."""
+    pipeline.send(TrafficSpec(events=500, seed=831, hours=1))
+    (tmp_path / "other").mkdir()
+    other = Pipeline.create(tmp_path / "other", pipeline.settings)
+
+    def stop_from_the_other_home() -> None:
+        running = json.loads((pipeline.settings.home / "jobs" / "local.json").read_text())
+        (other.settings.home / "jobs").mkdir(parents=True)
+        (other.settings.home / "jobs" / "local.json").write_text(
+            json.dumps({"job_id": "0" * 32, "rest_url": running["rest_url"]}))  # its run, ended
+        stopped = other.aforo("job", "stop")
+        assert stopped.returncode == 1 and "no running aforo-metering job" in stopped.stderr, stopped.stderr[-3000:]
+        assert FlinkRest(running["rest_url"]).state(running["job_id"]) == "RUNNING"
+        assert not (other.settings.home / "savepoints").exists()
+
+    _local_run_stopped_from_another_terminal(pipeline, 500, "--drain", meanwhile=stop_from_the_other_home)
+
+
 def test_a_run_killed_without_a_savepoint_resumes_from_its_last_checkpoint(pipeline):
     """A local run whose process dies (kill -9) leaves its last checkpoint, whose files are
     committed: the next start resumes from it, not from the savepoint before it (which would read
