@@ -230,12 +230,13 @@ def check_restorable(rest: FlinkRest, job_id: str, state: str) -> None:
         pass  # already failed
     cause = next(line for line in failure.splitlines() if any(m in line for m in _UNRESTORABLE))
     raise FlinkRestError(
-        f"job {job_id} cannot restore its savepoint: the job's operators or their state changed "
-        f"(a savepoint without aforo-job.json, or taken by another Aforo version).\n"
+        f"job {job_id} cannot restore its state: the job's operators or their state changed "
+        f"(a retained checkpoint of a job that ended without a savepoint, a savepoint without "
+        f"aforo-job.json, or one taken by another Aforo version).\n"
         f"  Flink: {cause.strip()[:400]}\n"
-        "Either start again with the catalog and version the savepoint was taken with, or start "
-        "without state (`aforo job run --fresh`: the dedup state and the periods' running totals "
-        "start empty).")
+        "Start again with the catalog and version that state was taken with, stop with "
+        "`aforo job stop --drain`, then change the catalog; or start without state "
+        "(`aforo job run --fresh`: the dedup state and the periods' running totals start empty).")
 
 
 def _finish_bounded(settings: Settings, rest: FlinkRest, job_id: str, options: JobOptions,
