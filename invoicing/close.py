@@ -153,7 +153,7 @@ def close_due(settings: Settings, *, now: datetime | None = None,
         with BillingStore.open(settings, write=False, timeout_s=config.lock_timeout_s) as store:
             final = {d.tenant_id for d in store.documents(label=str(label), status=FINAL,
                                                             lines=False)
-                     if d.kind == INVOICE and d.period_label == str(label)}
+                     if _own_invoice(d) and d.period_label == str(label)}
             open_tenants = [t for t in sorted(catalog.customers) if t not in final]
             plan, _, unbillable = _plan(catalog, label, open_tenants, now,
                                         lambda p: p.end + grace <= now)
@@ -371,28 +371,30 @@ def _compute(settings: Settings, config: InvoicingConfig, catalog: Catalog, labe
     checks = store.checks()
     recheck: dict[str, list[Invoice]] = {}
     fps: dict[str, str] = {}
+
+    def changed(d: Invoice) -> bool:
+        """Whether the inputs of `d`'s period changed since it was last checked."""
+        fps[d.invoice_id] = fingerprint(Period(d.period_start, d.period_end))
+        return checks.get(d.invoice_id) != fps[d.invoice_id]
+
     for tenant_id, docs in headers.items():
         start = by_id[tenant_id].period.start
         current = existing.get(invoice_id(tenant_id, str(label)))
         if current is not None and current.is_final:
             continue
-        periods = [o for o in docs if o.invoice_id == invoice_id(o.tenant_id, o.period_label)]
+        periods = [o for o in docs if _own_invoice(o)]
         drafts = [o.period_start for o in periods if o.status == DRAFT]
         for d in periods:
             if d.status != FINAL or d.period_start >= start:
                 continue
             if any(d.period_start < o < start for o in drafts):
                 continue  # the next invoice after it is an earlier draft: adjustments go there
-            fps[d.invoice_id] = fingerprint(Period(d.period_start, d.period_end))
-            if checks.get(d.invoice_id) != fps[d.invoice_id]:
+            if changed(d):
                 recheck.setdefault(tenant_id, []).append(d)
     # Older ones are not corrected: late usage there is reported, never dropped unseen.
-    too_old = []
-    for d in store.documents(before=lookback, status=FINAL, lines=False):
-        if d.tenant_id in by_id and d.invoice_id == invoice_id(d.tenant_id, d.period_label):
-            fps[d.invoice_id] = fingerprint(Period(d.period_start, d.period_end))
-            if checks.get(d.invoice_id) != fps[d.invoice_id]:
-                too_old.append(d.invoice_id)
+    too_old = [d.invoice_id for d in store.documents(before=lookback, status=FINAL, tenant=tenant,
+                                                     lines=False)
+               if d.tenant_id in by_id and _own_invoice(d) and changed(d)]
     looked_at = [d.invoice_id for ds in recheck.values() for d in ds] + too_old
     earlier_docs = {d.invoice_id: d for d in store.documents(
         ids=looked_at)} if looked_at else {}
@@ -443,12 +445,16 @@ def _report_too_old(doc: Invoice, prior: dict[str, list[InvoiceLine]], usage: Us
         " setting and close again to bill it"))
 
 
+def _own_invoice(d: Invoice) -> bool:
+    """A period's own invoice: not a credit note, nor an invoice of late usage of its own."""
+    return d.invoice_id == invoice_id(d.tenant_id, d.period_label)
+
+
 def _check_boundaries(catalog: Catalog, t: _Tenant, docs: list[Invoice]) -> None:
     """Invoiced periods cannot move: when the catalog's periods of a tenant (its
     anchor day or timezone, or its plan's) no longer match its last final invoice,
     the usage between would be billed twice or never."""
-    final = [d for d in docs if d.is_final and d.period_start < t.period.start
-             and d.invoice_id == invoice_id(d.tenant_id, d.period_label)]
+    final = [d for d in docs if d.is_final and d.period_start < t.period.start and _own_invoice(d)]
     if not final:
         return
     last = max(final, key=lambda d: d.period_start)
