@@ -109,10 +109,18 @@ def _role_id(role: str) -> int:
     return int(hashlib.sha256(role.encode()).hexdigest()[:7], 16) + 1  # a positive Java int
 
 
-def with_role_ids(plan: Mapping[str, Any]) -> dict[str, Any]:
-    """The plan with each node numbered by its role (edges renumbered alike)."""
+def with_role_ids(plan: Mapping[str, Any], window_generation: int = 0) -> dict[str, Any]:
+    """The plan with each node numbered by its role (edges renumbered alike).
+
+    A window generation other than 0 numbers the hourly aggregations anew (the
+    same roles, other ids), so that a start leaves their state behind: after a
+    drained stop, whose windows hold nothing to bill but a watermark at the end
+    of time that Flink's window table function would restore (jobs/savepoints.py).
+    """
     roles = node_roles(plan)
-    ids = {old: _role_id(role) for old, role in roles.items()}
+    ids = {old: _role_id(f"{role} generation {window_generation}"
+                         if window_generation and is_window(role) else role)
+           for old, role in roles.items()}
     if len(set(ids.values())) != len(ids):
         raise ValueError(f"two node roles share an id: {sorted(roles.values())}")
     return {**plan,
@@ -136,24 +144,34 @@ def is_window(role: str) -> bool:
 
 
 def cached_plan(t_env: TableEnvironment, plans_dir: Path, key: str,
-                compile_plan: Callable[[], CompiledPlan]) -> CompiledPlan:
-    """The plan stored under `key`, or a freshly compiled one (then stored).
+                compile_plan: Callable[[], CompiledPlan], window_generation: int = 0) -> CompiledPlan:
+    """The plan stored under `key` (its hourly aggregations in `window_generation`), or a
+    freshly compiled one (then stored).
 
     The tables and functions the plan names must be registered in `t_env`. A
     stored plan that no longer loads is compiled again and replaced.
     """
     path = plans_dir / f"metering-{key}.json"
-    if path.exists():
+    target = path.with_name(f"metering-{key}-windows-{window_generation}.json") if window_generation else path
+    for again in (False, True):
+        if again or not path.exists():
+            _store(path, with_role_ids(json.loads(compile_plan().as_json_string())))
+        if target != path and (again or not target.exists()):
+            _store(target, with_role_ids(json.loads(path.read_text()), window_generation))
         try:
-            return _load(t_env, path)
+            return _load(t_env, target)
         except TableException as exc:
-            log.warning("compiled plan %s does not load (%s); compiling it again", path, exc)
-    plan = with_role_ids(json.loads(compile_plan().as_json_string()))
-    plans_dir.mkdir(parents=True, exist_ok=True)
+            if again:
+                raise
+            log.warning("compiled plan %s does not load (%s); compiling it again", target, exc)
+    raise AssertionError("unreachable")
+
+
+def _store(path: Path, plan: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(plan, indent=2))
     partial.replace(path)  # atomic: a concurrent start reads a whole plan or none
-    return _load(t_env, path)
 
 
 def _load(t_env: TableEnvironment, path: Path) -> CompiledPlan:

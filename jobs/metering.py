@@ -100,8 +100,9 @@ def execution_plan(settings: Settings, catalog: Catalog) -> str:
 
 
 def compiled_job(settings: Settings, options: JobOptions,
-                 extra_config: dict[str, str] | None = None) -> CompiledPlan:
-    """The job's compiled plan, loaded from `settings.plans_dir` or compiled (and stored there).
+                 extra_config: dict[str, str] | None = None) -> tuple[CompiledPlan, int]:
+    """The job's compiled plan and its window generation (jobs/savepoints.py), loaded from
+    `settings.plans_dir` or compiled (and stored there).
 
     With a savepoint to resume from (`execution.state-recovery.path`), set to
     restore it, or SavepointMismatch if its state does not fit (jobs/savepoints.py).
@@ -117,14 +118,28 @@ def compiled_job(settings: Settings, options: JobOptions,
         return _statement_set(t_env, sqls).compile_plan()
 
     key = compiled_plan.plan_key(t_env, tables, sqls, rating_result_types())
-    plan = compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan)
-    if savepoint := config.get(savepoints.RECOVERY_PATH):
+    savepoint = config.get(savepoints.RECOVERY_PATH)
+    generation, windows_restored = savepoints.window_generation(settings, savepoint) if savepoint else (0, False)
+    t_env.get_config().set("pipeline.global-job-parameters", restore_parameters(
+        t_env.get_config().get("execution.checkpointing.dir", ""), savepoint if windows_restored else None))
+    plan = compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan, generation)
+    if savepoint:
         restore = savepoints.restore_config(savepoint, stateful_nodes(plan))
-        if restore:
+        if restore and savepoints.windows_changed(savepoint, stateful_nodes(plan)):
             print(savepoints.METRICS_CHANGED, file=sys.stderr, flush=True)
         for name, value in restore.items():
             t_env.get_config().set(name, value)
-    return plan
+    return plan, generation
+
+
+def restore_parameters(checkpoints_dir: str, start: str | None) -> str:
+    """Where restored_watermark (udfs/java) finds the state the tasks restore: this job's
+    checkpoints (a failover), or the savepoint or checkpoint it starts from if its hourly
+    windows restore their state from there."""
+    def quoted(value: str, quote: str) -> str:  # Flink's map syntax: entries, then key:value, each quoted
+        return quote + value.replace(quote, quote * 2) + quote
+    return ",".join(quoted(f"{quoted(key, chr(39))}:{quoted(value, chr(39))}", '"') for key, value in
+                    (("aforo.restore.checkpoints", checkpoints_dir), ("aforo.restore.start", start or "")))
 
 
 def stateful_nodes(plan: CompiledPlan) -> dict[str, str]:
@@ -133,11 +148,11 @@ def stateful_nodes(plan: CompiledPlan) -> dict[str, str]:
 
 def start(settings: Settings, options: JobOptions, extra_config: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     """Build and start the job (asynchronously) from its compiled plan; return its TableResult."""
-    plan = compiled_job(settings, options, extra_config)
+    plan, generation = compiled_job(settings, options, extra_config)
     result = plan.execute()
     client = result.get_job_client()
     if client is not None:
-        savepoints.record_job(settings, str(client.get_job_id()), stateful_nodes(plan))
+        savepoints.record_job(settings, str(client.get_job_id()), stateful_nodes(plan), generation)
     return result
 
 

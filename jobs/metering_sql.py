@@ -167,15 +167,13 @@ def _hourly_row(metric: Metric, i: int, transactions: bool) -> str:
     return f"  CAST(ROW({', '.join(fields)}) AS {HOURLY_ROW})"
 
 
-# The hourly window: a group window (GROUP BY TUMBLE), not the TUMBLE table function. A
-# window TVF aggregation restores its watermark from a checkpoint (FLINK-24501) while the
-# sources start theirs again after a failover, so it dropped events that the job's
-# lateness check (30_watermark.sql) had let through as on time. A group window judges
-# lateness by the watermark it receives, the one that check sees: every event is counted
-# in an hour or captured as late, never dropped between the two.
-_HOUR = "event_time, INTERVAL '1' HOUR"
-
-
+# The hourly window: the TUMBLE table function, whose aggregation Flink splits in two: a
+# bundle's events are pre-aggregated in memory before the exchange (LocalWindowAggregate),
+# and the hour's state is touched once per key and bundle, not per event. It restores its
+# watermark from a checkpoint (FLINK-24501) while the sources start theirs again, so the
+# lateness split (30_watermark.sql) also judges by that restored watermark
+# (restored_watermark, udfs/java): every event is counted in an hour or captured as late,
+# never dropped between the two.
 def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset[str]) -> str:
     """One hourly window aggregation computing every metric of `metrics` from the
     events themselves (FILTER per metric), then one row per metric that has events.
@@ -188,12 +186,11 @@ def _hourly_group(metrics: list[tuple[int, Metric]], api: str, values: frozenset
     return ("SELECT h.window_start, h.window_end, h.window_time, h.tenant_id, m.metric, h.api,\n"
             f"       m.quantity, m.event_count, m.transactions, {fields}\n"
             "FROM (\n"
-            f"  SELECT TUMBLE_START({_HOUR}) AS window_start, TUMBLE_END({_HOUR}) AS window_end,\n"
-            f"         TUMBLE_ROWTIME({_HOUR}) AS window_time, tenant_id, {api} AS api,\n"
+            f"  SELECT window_start, window_end, window_time, tenant_id, {api} AS api,\n"
             + ",\n".join(columns) + "\n"
-            "  FROM on_time_events\n"
+            "  FROM TABLE(TUMBLE(TABLE on_time_events, DESCRIPTOR(event_time), INTERVAL '1' HOUR))\n"
             f"  WHERE {feeds_any}\n"
-            f"  GROUP BY TUMBLE({_HOUR}), tenant_id{', row_api' if api == 'row_api' else ''}\n"
+            f"  GROUP BY window_start, window_end, window_time, tenant_id{', row_api' if api == 'row_api' else ''}\n"
             ") AS h CROSS JOIN UNNEST(ARRAY[\n" + ",\n".join(rows) + "\n])"
             f" AS m(metric, quantity, event_count, transactions, {_PERIOD_FIELD_NAMES})\n"
             "WHERE m.event_count > 0")
@@ -250,7 +247,8 @@ def metering_statements(catalog: Catalog) -> list[str]:
 # The SQL's Java functions (udfs/java), by the names it calls them; jobs/metering.py registers them.
 JAVA_FUNCTIONS = {"period_distinct_count": "dev.aforo.flink.PeriodDistinctCount",
                   "hour_distinct": "dev.aforo.flink.HourDistinct",
-                  "hour_transactions": "dev.aforo.flink.HourTransactions"}
+                  "hour_transactions": "dev.aforo.flink.HourTransactions",
+                  "restored_watermark": "dev.aforo.flink.RestoredWatermark"}
 
 
 def explain(catalog: Catalog) -> str:

@@ -14,6 +14,13 @@ tells a change of metrics apart from a change that would lose state:
   state, the running totals and the source's offsets. If it was not drained,
   open hours would be lost: the start refuses and says how to drain.
 - Any other stateful node missing: the start refuses (`--fresh` is the way).
+
+A drained stop also leaves the hourly windows' watermark at the end of time,
+which Flink's window table function restores (FLINK-24501) and then drops every
+event. So a start from a drained savepoint numbers the hourly aggregations anew
+(their next *window generation*, jobs/compiled_plan.py) and leaves their
+state behind, as for a change of metrics; a job's generation is recorded with
+its stateful nodes, for the start after its next stop.
 """
 
 from __future__ import annotations
@@ -76,11 +83,35 @@ def _job_file(settings: Settings, job_id: str) -> Path:
     return settings.home / "jobs" / f"{job_id}.json"
 
 
-def record_job(settings: Settings, job_id: str, stateful_nodes: Mapping[str, str]) -> None:
+def record_job(settings: Settings, job_id: str, stateful_nodes: Mapping[str, str],
+               window_generation: int = 0) -> None:
     """Written by the process that submitted the job: what a savepoint of it will hold."""
     path = _job_file(settings, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"job_id": job_id, "stateful_nodes": dict(stateful_nodes)}, indent=2))
+    path.write_text(json.dumps({"job_id": job_id, "stateful_nodes": dict(stateful_nodes),
+                                "window_generation": window_generation}, indent=2))
+
+
+def window_generation(settings: Settings, location: str) -> tuple[int, bool]:
+    """The window generation of a job resuming from `location`, and whether its hourly
+    aggregations restore their state from there: its job's generation, or after a drained
+    stop (its windows hold only a watermark at the end of time) the next one, which
+    leaves them behind."""
+    saved = _sidecar(location)
+    if saved is None:  # a retained checkpoint, <home>/checkpoints/<job id>/chk-N: its job's record
+        job = _job_file(settings, Path(urlparse(location).path).parent.name)
+        saved = json.loads(job.read_text()) if job.exists() else {}
+    generation = int(saved.get("window_generation", 0))
+    return (generation + 1, False) if saved.get("drained") else (generation, True)
+
+
+def windows_changed(location: str, stateful_nodes: Mapping[str, str]) -> bool:
+    """The hourly aggregations of the job differ from the savepoint's (the metrics changed)."""
+    saved = _sidecar(location)
+    if saved is None:
+        return False
+    return ({role for role in saved["stateful_nodes"].values() if is_window(role)}
+            != {role for role in stateful_nodes.values() if is_window(role)})
 
 
 def _local_run_file(settings: Settings) -> Path:

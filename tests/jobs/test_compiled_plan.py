@@ -34,7 +34,7 @@ metering._statement_set = counted
 
 def plan(config, group):
     settings = load_settings(Path(config), environ={})
-    compiled = metering.compiled_job(settings, metering.JobOptions(group_prefix=group))
+    compiled, _ = metering.compiled_job(settings, metering.JobOptions(group_prefix=group))
     return compiled, (len(compiles), sorted(p.name for p in settings.plans_dir.iterdir()))
 
 configs = json.loads(sys.argv[1])

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from aforo.settings import load_settings
-from jobs.savepoints import SavepointMismatch, latest_savepoint, record_job, remember, restore_config
+from jobs.savepoints import (
+    SavepointMismatch,
+    latest_savepoint,
+    record_job,
+    remember,
+    restore_config,
+    window_generation,
+    windows_changed,
+)
 
 SOURCE, DEDUP, TOTALS = "source `usage_events`", "deduplicate", "over-aggregate"
 WINDOW_OLD, WINDOW_NEW = "group-window-aggregate 1f2e", "group-window-aggregate 9a8b"
@@ -16,15 +24,16 @@ OLD = {"1": SOURCE, "2": DEDUP, "3": TOTALS, "4": WINDOW_OLD}
 NEW_METRIC = {"1": SOURCE, "2": DEDUP, "3": TOTALS, "5": WINDOW_NEW}
 
 
-def _savepoint(tmp_path: Path, nodes: dict[str, str], drained: bool) -> str:
+def _savepoint(tmp_path: Path, nodes: dict[str, str], drained: bool, generation: int = 0) -> str:
     """A stop of a job with `nodes`, as the runner records it; returns the location."""
     config = tmp_path / "aforo.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config.write_text(f"home: {tmp_path / 'home'}\n")
     settings = load_settings(config, environ={})
     folder = settings.home / "savepoints" / "savepoint-0a1b2c"
     folder.mkdir(parents=True)
     (folder / "_metadata").write_bytes(b"flink's")
-    record_job(settings, "c0ffee", nodes)
+    record_job(settings, "c0ffee", nodes, generation)
     remember(settings, folder.as_uri(), "c0ffee", drained=drained)
     assert latest_savepoint(settings) == folder.as_uri()
     return folder.as_uri()
@@ -59,3 +68,27 @@ def test_a_savepoint_without_aforo_job_json_is_left_to_flink(tmp_path: Path) -> 
     folder = tmp_path / "savepoint-by-hand"
     folder.mkdir()
     assert restore_config(folder.as_uri(), NEW_METRIC) == {}
+
+
+def test_a_drained_stop_gives_the_next_start_new_hourly_aggregations(tmp_path: Path) -> None:
+    """A drained stop leaves the windows' watermark at the end of time, which the window table
+    function would restore and then drop every event: the next start numbers the hourly
+    aggregations anew (the next window generation) and leaves their state behind."""
+    drained = _savepoint(tmp_path / "a", OLD, drained=True, generation=2)
+    assert window_generation(load_settings(tmp_path / "a" / "aforo.yaml", environ={}), drained) == (3, False)
+    kept = _savepoint(tmp_path / "b", OLD, drained=False, generation=2)
+    assert window_generation(load_settings(tmp_path / "b" / "aforo.yaml", environ={}), kept) == (2, True)
+    # the same roles under new ids: no change of metrics to announce
+    assert not windows_changed(drained, {"1": SOURCE, "2": DEDUP, "3": TOTALS, "7": WINDOW_OLD})
+    assert windows_changed(drained, NEW_METRIC)
+
+
+def test_a_retained_checkpoint_resumes_in_its_jobs_window_generation(tmp_path: Path) -> None:
+    config = tmp_path / "aforo.yaml"
+    config.write_text(f"home: {tmp_path / 'home'}\n")
+    settings = load_settings(config, environ={})
+    record_job(settings, "c0ffee", OLD, 4)
+    checkpoint = settings.home / "checkpoints" / "c0ffee" / "chk-7"
+    checkpoint.mkdir(parents=True)
+    assert window_generation(settings, checkpoint.as_uri()) == (4, True)
+    assert window_generation(settings, (settings.home / "checkpoints" / "gone" / "chk-1").as_uri()) == (0, True)

@@ -39,6 +39,15 @@ public final class HourDistinct extends AggregateFunction<String[], HourDistinct
         }
     }
 
+    /** The hourly window's pre-aggregation (a bundle's sets, before the exchange) merges here. */
+    public void merge(Values values, Iterable<Values> others) throws Exception {
+        for (Values other : others) {
+            for (String value : other.seen.keys()) {
+                accumulate(values, value);
+            }
+        }
+    }
+
     @Override
     public String[] getValue(Values values) {
         List<String> out = new ArrayList<>();

@@ -48,6 +48,15 @@ public final class HourTransactions extends AggregateFunction<Row[], HourTransac
         entries.list.add(millis + String.valueOf(SEPARATOR) + key + SEPARATOR + value.toPlainString());
     }
 
+    /** The hourly window's pre-aggregation (a bundle's lists, before the exchange) merges here. */
+    public void merge(Entries entries, Iterable<Entries> others) throws Exception {
+        for (Entries other : others) {
+            for (String entry : other.list.get()) {
+                entries.list.add(entry);
+            }
+        }
+    }
+
     @Override
     public Row[] getValue(Entries entries) {
         List<Row> rows = new ArrayList<>();
