@@ -18,7 +18,7 @@ tells a change of metrics apart from a change that would lose state:
 A drained stop also leaves the hourly windows' watermark at the end of time,
 which Flink's window table function restores (FLINK-24501) and then drops every
 event. So a start from a drained savepoint numbers the hourly aggregations anew
-(their next *window generation*, jobs/compiled_plan.py) and leaves their
+(the other *window generation*, jobs/compiled_plan.py) and leaves their
 state behind, as for a change of metrics; a job's generation is recorded with
 its stateful nodes, for the start after its next stop.
 """
@@ -95,14 +95,14 @@ def record_job(settings: Settings, job_id: str, stateful_nodes: Mapping[str, str
 def window_generation(settings: Settings, location: str) -> tuple[int, bool]:
     """The window generation of a job resuming from `location`, and whether its hourly
     aggregations restore their state from there: its job's generation, or after a drained
-    stop (its windows hold only a watermark at the end of time) the next one, which
-    leaves them behind."""
+    stop (its windows hold only a watermark at the end of time) the other one (0 or 1:
+    ids other than the savepoint's are all it takes), which leaves them behind."""
     saved = _sidecar(location)
     if saved is None:  # a retained checkpoint, <home>/checkpoints/<job id>/chk-N: its job's record
         job = _job_file(settings, Path(urlparse(location).path).parent.name)
         saved = json.loads(job.read_text()) if job.exists() else {}
     generation = int(saved.get("window_generation", 0))
-    return (generation + 1, False) if saved.get("drained") else (generation, True)
+    return ((generation + 1) % 2, False) if saved.get("drained") else (generation, True)
 
 
 def windows_changed(location: str, stateful_nodes: Mapping[str, str]) -> bool:

@@ -74,10 +74,12 @@ def test_a_drained_stop_gives_the_next_start_new_hourly_aggregations(tmp_path: P
     """A drained stop leaves the windows' watermark at the end of time, which the window table
     function would restore and then drop every event: the next start numbers the hourly
     aggregations anew (the next window generation) and leaves their state behind."""
-    drained = _savepoint(tmp_path / "a", OLD, drained=True, generation=2)
-    assert window_generation(load_settings(tmp_path / "a" / "aforo.yaml", environ={}), drained) == (3, False)
-    kept = _savepoint(tmp_path / "b", OLD, drained=False, generation=2)
-    assert window_generation(load_settings(tmp_path / "b" / "aforo.yaml", environ={}), kept) == (2, True)
+    for generation in (0, 1):
+        drained = _savepoint(tmp_path / f"a{generation}", OLD, drained=True, generation=generation)
+        settings = load_settings(tmp_path / f"a{generation}" / "aforo.yaml", environ={})
+        assert window_generation(settings, drained) == (1 - generation, False)
+    kept = _savepoint(tmp_path / "b", OLD, drained=False, generation=1)
+    assert window_generation(load_settings(tmp_path / "b" / "aforo.yaml", environ={}), kept) == (1, True)
     # the same roles under new ids: no change of metrics to announce
     assert not windows_changed(drained, {"1": SOURCE, "2": DEDUP, "3": TOTALS, "7": WINDOW_OLD})
     assert windows_changed(drained, NEW_METRIC)
@@ -87,8 +89,8 @@ def test_a_retained_checkpoint_resumes_in_its_jobs_window_generation(tmp_path: P
     config = tmp_path / "aforo.yaml"
     config.write_text(f"home: {tmp_path / 'home'}\n")
     settings = load_settings(config, environ={})
-    record_job(settings, "c0ffee", OLD, 4)
+    record_job(settings, "c0ffee", OLD, 1)
     checkpoint = settings.home / "checkpoints" / "c0ffee" / "chk-7"
     checkpoint.mkdir(parents=True)
-    assert window_generation(settings, checkpoint.as_uri()) == (4, True)
+    assert window_generation(settings, checkpoint.as_uri()) == (1, True)
     assert window_generation(settings, (settings.home / "checkpoints" / "gone" / "chk-1").as_uri()) == (0, True)
