@@ -371,7 +371,16 @@ def submit_to_cluster(settings: Settings, jobmanager: str, bounded: bool,
     progress(f"metering job {job_id} submitted to {jobmanager}")
     if not bounded:
         return RunResult(job_id, None, time.monotonic() - started, None)
-    return _finish_bounded(settings, rest, job_id, options, ends, pending, started, timeout_s, progress)
+    try:
+        return _finish_bounded(settings, rest, job_id, options, ends, pending, started, timeout_s, progress)
+    except FlinkRestError as exc:
+        if rest.state(job_id) in ("FAILED", "CANCELED", "FINISHED"):
+            raise
+        # Unlike a local run's MiniCluster, the cluster goes on running the job after we give up.
+        raise FlinkRestError(
+            f"{exc}; job {job_id} is still running on {jobmanager} (each checkpoint commits what it "
+            f"has read): wait for it, or stop it with `aforo job stop --rest http://{jobmanager} "
+            f"--job-id {job_id} --drain`") from None
 
 
 def _local_run_job(settings: Settings, job_id: str | None) -> list[tuple[str, str | None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -381,6 +382,34 @@ def test_taskmanager_killed_on_cluster_recovers_exactly(pipeline, flink_cluster)
     # watermarks start over: each must be counted in an hour or captured as late, once.
     assert_quantities_equal_truth(pipeline, truth)
     assert json.loads(result.stdout)["late_records_dropped"] == 0  # type: ignore[union-attr]
+
+
+def test_a_bounded_submission_past_its_timeout_says_the_job_runs_on_and_how_to_stop_it(pipeline, flink_cluster):
+    """A local run's job ends with its process; a cluster's job goes on after `submit --bounded`
+    gives up. The error says so, with the stop that resumes safely, and that stop, then another
+    bounded submission, archives every event once."""
+    truth = pipeline.send(TrafficSpec(events=20_000, seed=431, **DIRTY))
+    jobmanager = f"localhost:{pipeline.settings.flink.rest_port}"
+    result = pipeline.aforo("job", "submit", "--bounded", "--timeout", "1", "--jobmanager", jobmanager)
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = re.search(r"still pending after 1.0s; job ([0-9a-f]{32}) is still running on " + jobmanager, result.stderr)
+    assert found, result.stderr[-2000:]
+    job_id = found.group(1)
+    rest = FlinkRest(f"http://{jobmanager}")
+    deadline = time.monotonic() + 120
+    while rest.state(job_id) != "RUNNING":  # (it may still be deploying when the submission gives up)
+        assert time.monotonic() < deadline and rest.state(job_id) not in ("FAILED", "CANCELED", "FINISHED")
+        time.sleep(0.5)
+    stop = f"aforo job stop --rest http://{jobmanager} --job-id {job_id} --drain"
+    assert stop in result.stderr
+    stopped = pipeline.aforo(*stop.split()[1:])
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert rest.state(job_id) != "RUNNING"
+    resumed = pipeline.aforo("job", "submit", "--bounded", "--jobmanager", jobmanager, timeout=900)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
+    keys = pipeline.archived_keys()
+    assert len(keys) == len(set(keys)) == truth["counts"]["unique_valid"]
+    assert_quantities_equal_truth(pipeline, truth)
 
 
 SERVER_ERRORS = """key: server_errors
