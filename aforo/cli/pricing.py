@@ -77,13 +77,24 @@ def price() -> None:
     """Rate prices exactly: quote one, answer a stream of quotes, simulate an invoice."""
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: `{"unit_amount": 1, "unit_amount": 2}` is an error,
+    as in the catalog's YAML, not the last value silently."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
 def _load_price(text: str) -> Price:
     """A price from JSON text, or from a YAML/JSON file written `@path`."""
     try:
         if text.startswith("@"):
             obj = load_yaml(Path(text[1:]).read_text(encoding="utf-8"))
         else:
-            obj = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+            obj = json.loads(text, parse_float=Decimal, parse_int=Decimal, object_pairs_hook=_unique_keys)
     except OSError as exc:
         raise click.BadParameter(f"cannot read {text[1:]}: {exc.strerror}",
                                  param_hint="--price") from None

@@ -68,6 +68,10 @@ def test_quote_price_from_a_yaml_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--price", '{"model": "per_unit"}', "--quantity", "1"], "price.unit_amount: required"),
     (["--price", "{nope", "--quantity", "1"], "not valid JSON/YAML"),
+    (["--price", '{"model": "per_unit", "unit_amount": "1", "unit_amount": "2"}', "--quantity", "1"],
+     "not valid JSON/YAML: duplicate key 'unit_amount'"),
+    (["--price", '{"model": "graduated", "tiers": [{"up_to": 10, "unit_amount": 1, "up_to": 5}]}',
+      "--quantity", "1"], "not valid JSON/YAML: duplicate key 'up_to'"),
     (["--price", "@/nonexistent/p.yaml", "--quantity", "1"], "cannot read /nonexistent/p.yaml"),
     (["--price", GRAD, "--quantity", "-3"], "quantity: must not be negative (got -3)"),
     (["--quantity", "3"], "--price is required"),
