@@ -2,9 +2,6 @@ package dev.aforo.flink;
 
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.time.Instant;
-import java.time.LocalDateTime;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -23,6 +20,7 @@ import org.apache.flink.runtime.state.CompletedCheckpointStorageLocation;
 import org.apache.flink.runtime.state.OperatorStateHandle;
 import org.apache.flink.runtime.state.filesystem.AbstractFsCheckpointStorageAccess;
 import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
@@ -52,7 +50,8 @@ public final class RestoredWatermark extends ScalarFunction {
     public static final String CHECKPOINTS_PARAMETER = "aforo.restore.checkpoints";
     public static final String START_PARAMETER = "aforo.restore.start";
 
-    private transient LocalDateTime restored;
+    /** Flink's internal form, read once: eval hands it out per event without a conversion. */
+    private transient TimestampData restored;
 
     @Override
     public void open(FunctionContext context) throws Exception {
@@ -66,10 +65,10 @@ public final class RestoredWatermark extends ScalarFunction {
         if (millis == null && !start.isEmpty()) {
             millis = watermark(start, getClass().getClassLoader());
         }
-        restored = millis == null || millis == Long.MIN_VALUE ? null : LocalDateTime.ofInstant(Instant.ofEpochMilli(millis), ZoneOffset.UTC);
+        restored = millis == null || millis == Long.MIN_VALUE ? null : TimestampData.fromEpochMillis(millis);
     }
 
-    public @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval() {
+    public @DataTypeHint(value = "TIMESTAMP(3)", bridgedTo = TimestampData.class) TimestampData eval() {
         return restored;
     }
 
