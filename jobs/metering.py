@@ -124,8 +124,9 @@ def compiled_job(settings: Settings, options: JobOptions,
         t_env.get_config().get("execution.checkpointing.dir", ""), savepoint if windows_restored else None))
     plan = compiled_plan.cached_plan(t_env, settings.plans_dir, key, compile_plan, generation)
     if savepoint:
-        restore = savepoints.restore_config(savepoint, stateful_nodes(plan))
-        if restore and savepoints.windows_changed(savepoint, stateful_nodes(plan)):
+        nodes = stateful_nodes(plan)
+        restore = savepoints.restore_config(savepoint, nodes)
+        if restore and savepoints.windows_changed(savepoint, nodes):
             print(savepoints.METRICS_CHANGED, file=sys.stderr, flush=True)
         for name, value in restore.items():
             t_env.get_config().set(name, value)
